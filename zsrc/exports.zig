@@ -1,0 +1,57 @@
+//! The C ABI of the core: every `zgl_*` symbol declared in zgl.h, and nothing else.
+//! Thin wrappers: C types in, Zig calls, status codes out.
+
+const std = @import("std");
+const assert = std.debug.assert;
+const arch = @import("arch.zig");
+const alloc = @import("alloc.zig");
+const stack_module = @import("stack.zig");
+const transfer = @import("switch.zig");
+const Stack = stack_module.Stack;
+const Thread = transfer.Thread;
+const Status = transfer.Status;
+
+export fn zgl_thread_init(thread: *Thread, main_stack: *Stack, allocator: *const alloc.Allocator) void {
+    thread.init(main_stack, allocator);
+}
+
+export fn zgl_stack_init(stack: *Stack) void {
+    stack.init();
+}
+
+export fn zgl_start(thread: *Thread, target: *Stack, stack_far_marker: *anyopaque) Status {
+    return thread.start(target, @intFromPtr(stack_far_marker));
+}
+
+export fn zgl_switch(thread: *Thread, target: *Stack) Status {
+    return thread.switchTo(target);
+}
+
+export fn zgl_finish(thread: *Thread, target: *Stack, stack_far_marker: *anyopaque) Status {
+    return thread.finish(target, @intFromPtr(stack_far_marker));
+}
+
+export fn zgl_stack_release(stack: *Stack, allocator: *const alloc.Allocator, thread: ?*Thread) void {
+    if (thread) |owner| {
+        assert(owner.allocator == allocator);
+        owner.release(stack);
+    } else {
+        transfer.releaseOrphan(stack, allocator);
+    }
+}
+
+export fn zgl_stack_state(stack: *const Stack) stack_module.State {
+    return stack.state;
+}
+
+export fn zgl_stack_saved_bytes(stack: *const Stack) usize {
+    return if (stack.state == .suspended) stack.copy_bytes else 0;
+}
+
+export fn zgl_stack_read(stack: *const Stack, target: [*]u8, source: *const anyopaque, size_bytes: usize) void {
+    stack.read(target[0..size_bytes], @intFromPtr(source));
+}
+
+export fn zgl_switch_name() [*:0]const u8 {
+    return arch.name;
+}
