@@ -39,8 +39,10 @@ pub const World = struct {
     }
 
     /// Switches to `target`, starting it if needed. Returns when something switches back, or
-    /// error.OutOfMemory if the switch could not save the stacks in its way.
-    pub fn switchTo(world: *World, target: *Green) error{OutOfMemory}!void {
+    /// error.OutOfMemory if the switch could not save the stacks in its way. Never inlined:
+    /// the start marker must lie below every caller's frame, whose memory the new stack may
+    /// otherwise share with the records it updates.
+    pub noinline fn switchTo(world: *World, target: *Green) error{OutOfMemory}!void {
         if (target.stack.state == .pending) {
             var marker: u8 = 0;
             std.mem.doNotOptimizeAway(&marker);
