@@ -84,8 +84,8 @@ fn addGlue(
     if (python_platinclude) |platinclude| {
         module.addSystemIncludePath(.{ .cwd_relative = platinclude });
     }
-    const debug_flags: []const []const u8 = &.{ "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing" };
-    const release_flags: []const []const u8 = &.{ "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing", "-DNDEBUG" };
+    const debug_flags: []const []const u8 = &.{ "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing" };
+    const release_flags: []const []const u8 = &.{ "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing", "-DNDEBUG" };
     module.addCSourceFile(.{
         .file = b.path("src/greenlet/_greenlet.c"),
         .flags = if (optimize == .debug) debug_flags else release_flags,

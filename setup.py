@@ -1,0 +1,52 @@
+"""Builds the _greenlet extension with Zig (``python -m ziglang build``); no C compiler needed.
+
+All platform logic lives in build.zig. Set GREENLET_ZIG_TARGET (e.g. aarch64-linux-gnu.2.17)
+to cross-compile, and GREENLET_ZIG_OPTIMIZE (debug, safe, fast, small) to choose the mode.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class ZigBuildExt(build_ext):
+    def build_extension(self, ext):
+        suffix = os.environ.get("GREENLET_EXT_SUFFIX") or sysconfig.get_config_var("EXT_SUFFIX")
+        include = os.environ.get("GREENLET_PYTHON_INCLUDE") or sysconfig.get_paths()["include"]
+        platinclude = os.environ.get("GREENLET_PYTHON_PLATINCLUDE") or sysconfig.get_paths()[
+            "platinclude"
+        ]
+        with tempfile.TemporaryDirectory() as prefix:
+            command = [
+                sys.executable, "-m", "ziglang", "build", "install",
+                "--prefix", prefix,
+                "-Doptimize=" + os.environ.get("GREENLET_ZIG_OPTIMIZE", "fast"),
+                "-Dpython-include=" + include,
+                "-Dpython-platinclude=" + platinclude,
+                "-Dext-suffix=" + suffix,
+            ]
+            target = os.environ.get("GREENLET_ZIG_TARGET")
+            if target:
+                command.append("-Dtarget=" + target)
+            cpu = os.environ.get("GREENLET_ZIG_CPU")
+            if cpu:
+                command.append("-Dcpu=" + cpu)
+            subprocess.run(command, cwd=HERE, check=True)
+            output = self.get_ext_fullpath(ext.name)
+            os.makedirs(os.path.dirname(output), exist_ok=True)
+            shutil.copyfile(os.path.join(prefix, "lib", "_greenlet" + suffix), output)
+
+
+setup(
+    ext_modules=[Extension("greenlet._greenlet", sources=[])],
+    cmdclass={"build_ext": ZigBuildExt},
+    headers=["src/greenlet/greenlet.h"],
+)

@@ -1,0 +1,1644 @@
+/*
+ * _greenlet.c: the greenlet type and module for CPython, on top of the Zig stack-slicing core
+ * (zsrc/zgl.h). Everything that depends on the CPython version is in _pystate.h.
+ *
+ * A switch from greenlet A to greenlet B:
+ *   1. g_switch checks B's thread, follows dead greenlets to their parents, and stores what is
+ *      being sent (arguments, or an exception) in A's thread_state, which lives on the heap.
+ *   2. g_switchstack saves A's interpreter state and calls zgl_switch (or zgl_start for a
+ *      greenlet that never ran: g_initialstub). zgl_switch returns in B.
+ *   3. B restores its interpreter state, emits the trace event, and takes what was sent.
+ * Locals of the frames between g_switch and zgl_* belong to whichever greenlet is running, so
+ * everything that crosses a switch goes through the thread_state.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include "_pystate.h"
+#define GREENLET_MODULE
+#include "greenlet.h"
+#include "zgl.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#  define NOINLINE __attribute__((noinline))
+#else
+#  define NOINLINE
+#endif
+
+#if PY_VERSION_HEX >= 0x030D0000
+#  define greenlet_is_finalizing() Py_IsFinalizing()
+#else
+#  define greenlet_is_finalizing() _Py_IsFinalizing()
+#endif
+
+/* ==== types ================================================================================ */
+
+typedef struct thread_state thread_state;
+
+typedef struct greenlet_impl {
+    zgl_stack stack;
+    pystate py;
+    PyObject *run;                   /* while pending */
+    PyGreenlet *parent;              /* NULL for a main greenlet */
+    PyGreenlet *main_greenlet;       /* started greenlets: their thread's main greenlet */
+    _Atomic(thread_state *) thread;  /* main greenlets: their thread, NULL once it ended */
+    int is_main;
+} greenlet_impl;
+
+struct thread_state {
+    zgl_thread zthread;
+    PyGreenlet *main;                /* strong */
+    PyGreenlet *current;             /* strong */
+    PyObject *trace;                 /* strong, or NULL */
+    PyObject *kill_list;             /* greenlets released by other threads, to kill here */
+    /* A switch in progress: what the target receives. */
+    PyGreenlet *origin;              /* strong while set */
+    PyObject *pass_args;             /* tuple, or NULL when an exception is sent */
+    PyObject *pass_kwargs;
+    PyObject *pass_exc_type;
+    PyObject *pass_exc_value;
+    PyObject *pass_exc_traceback;
+    int use_tracing;
+    thread_state *next_ended;
+};
+
+#define IMPL(g) ((greenlet_impl *)((PyGreenlet *)(g))->pimpl)
+
+static PyTypeObject PyGreenlet_Type;
+static PyTypeObject PyGreenletUnswitchable_Type;
+static PyObject *PyExc_GreenletError;
+static PyObject *PyExc_GreenletExit;
+static PyObject *str_run;
+static PyObject *str_switch;
+static PyObject *str_throw;
+static PyObject *empty_tuple;
+
+static _Thread_local thread_state *tls_state;
+static pthread_key_t tls_key;
+
+static pthread_mutex_t ended_lock = PTHREAD_MUTEX_INITIALIZER;
+static thread_state *ended_threads;
+static Py_ssize_t ended_count;
+static _Atomic Py_ssize_t total_main_greenlets;
+static _Atomic long long optional_cleanup_clocks; /* -1: disabled */
+
+static zgl_allocator stack_allocator;
+
+static PyObject *g_switch(thread_state *ts, PyGreenlet *target, PyObject *args, PyObject *kwargs,
+                          int dying);
+static thread_state *thread_state_get(void);
+
+/* ==== helpers ============================================================================== */
+
+static void *
+allocator_realloc(void *context, void *memory, size_t size_bytes)
+{
+    (void)context;
+    return PyMem_RawRealloc(memory, size_bytes);
+}
+
+static void
+allocator_free(void *context, void *memory)
+{
+    (void)context;
+    PyMem_RawFree(memory);
+}
+
+static inline zgl_state
+g_state(PyGreenlet *g)
+{
+    return zgl_stack_state(&IMPL(g)->stack);
+}
+
+static inline thread_state *
+main_thread_of(PyGreenlet *main)
+{
+    return atomic_load_explicit(&IMPL(main)->thread, memory_order_acquire);
+}
+
+/* The main greenlet of g's thread: its own if started, else the first started ancestor's. */
+static PyGreenlet *
+g_find_main(PyGreenlet *g)
+{
+    for (PyGreenlet *walk = g; walk != NULL; walk = IMPL(walk)->parent) {
+        greenlet_impl *impl = IMPL(walk);
+        if (impl->is_main) {
+            return walk;
+        }
+        if (zgl_stack_state(&impl->stack) != ZGL_PENDING) {
+            return impl->main_greenlet;
+        }
+    }
+    return NULL;
+}
+
+/* The thread g belongs to, or NULL if that thread ended or g's lineage is gone. */
+static thread_state *
+g_thread(PyGreenlet *g)
+{
+    PyGreenlet *main = g_find_main(g);
+    return main ? main_thread_of(main) : NULL;
+}
+
+static int
+g_started(PyGreenlet *g)
+{
+    return IMPL(g)->is_main || g_state(g) != ZGL_PENDING;
+}
+
+static int
+g_active(PyGreenlet *g)
+{
+    zgl_state state = g_state(g);
+    return state == ZGL_RUNNING || state == ZGL_SUSPENDED;
+}
+
+/* Builds what a switch() call returns from what the switcher sent. Steals both. */
+static PyObject *
+g_build_value(PyObject *args, PyObject *kwargs)
+{
+    if (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0) {
+        Py_XDECREF(kwargs);
+        if (PyTuple_GET_SIZE(args) == 1) {
+            PyObject *value = Py_NewRef(PyTuple_GET_ITEM(args, 0));
+            Py_DECREF(args);
+            return value;
+        }
+        return args;
+    }
+    if (PyTuple_GET_SIZE(args) == 0) {
+        Py_DECREF(args);
+        return kwargs;
+    }
+    PyObject *pair = PyTuple_Pack(2, args, kwargs);
+    Py_DECREF(args);
+    Py_DECREF(kwargs);
+    return pair;
+}
+
+static void
+ts_clear_passed(thread_state *ts)
+{
+    Py_CLEAR(ts->pass_args);
+    Py_CLEAR(ts->pass_kwargs);
+    Py_CLEAR(ts->pass_exc_type);
+    Py_CLEAR(ts->pass_exc_value);
+    Py_CLEAR(ts->pass_exc_traceback);
+}
+
+/* ==== greenlet objects ===================================================================== */
+
+static greenlet_impl *
+impl_new(void)
+{
+    greenlet_impl *impl = PyMem_Calloc(1, sizeof(greenlet_impl));
+    if (impl == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    zgl_stack_init(&impl->stack);
+    return impl;
+}
+
+static PyGreenlet *
+main_greenlet_new(thread_state *ts)
+{
+    PyGreenlet *main = (PyGreenlet *)PyGreenlet_Type.tp_alloc(&PyGreenlet_Type, 0);
+    if (main == NULL) {
+        return NULL;
+    }
+    greenlet_impl *impl = impl_new();
+    if (impl == NULL) {
+        Py_DECREF(main);
+        return NULL;
+    }
+    impl->is_main = 1;
+    atomic_store(&impl->thread, ts);
+    main->pimpl = impl;
+    atomic_fetch_add(&total_main_greenlets, 1);
+    return main;
+}
+
+/* ==== thread states ======================================================================== */
+
+static void
+thread_state_release(thread_state *ts)
+{
+    ts_clear_passed(ts);
+    Py_CLEAR(ts->origin);
+    Py_CLEAR(ts->trace);
+    Py_CLEAR(ts->kill_list);
+    Py_CLEAR(ts->current);
+    Py_CLEAR(ts->main);
+    PyMem_RawFree(ts);
+}
+
+/* Runs with the GIL, in whichever thread the interpreter picks, after threads ended. */
+static int
+ended_threads_cleanup(void *unused)
+{
+    (void)unused;
+    for (;;) {
+        pthread_mutex_lock(&ended_lock);
+        thread_state *ts = ended_threads;
+        if (ts != NULL) {
+            ended_threads = ts->next_ended;
+            ended_count--;
+        }
+        pthread_mutex_unlock(&ended_lock);
+        if (ts == NULL) {
+            return 0;
+        }
+        thread_state_release(ts);
+    }
+}
+
+/* Called by pthreads when an OS thread that used greenlets exits (without the GIL). */
+static void
+thread_state_ended(void *pointer)
+{
+    thread_state *ts = pointer;
+    atomic_store_explicit(&IMPL(ts->main)->thread, NULL, memory_order_release);
+    pthread_mutex_lock(&ended_lock);
+    int first = ended_threads == NULL;
+    ts->next_ended = ended_threads;
+    ended_threads = ts;
+    ended_count++;
+    pthread_mutex_unlock(&ended_lock);
+    if (first && !greenlet_is_finalizing()) {
+        Py_AddPendingCall(ended_threads_cleanup, NULL);
+    }
+}
+
+static NOINLINE thread_state *
+thread_state_create(void)
+{
+    thread_state *ts = PyMem_RawCalloc(1, sizeof(thread_state));
+    if (ts == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    ts->main = main_greenlet_new(ts);
+    if (ts->main == NULL) {
+        PyMem_RawFree(ts);
+        return NULL;
+    }
+    ts->current = (PyGreenlet *)Py_NewRef(ts->main);
+    zgl_thread_init(&ts->zthread, &IMPL(ts->main)->stack, &stack_allocator);
+    if (pthread_setspecific(tls_key, ts) != 0) {
+        thread_state_release(ts);
+        PyErr_SetString(PyExc_RuntimeError, "cannot register the thread's greenlet state");
+        return NULL;
+    }
+    tls_state = ts;
+    return ts;
+}
+
+/* Kills the greenlets that other threads released while this one was busy. */
+static void
+thread_state_drain_kills(thread_state *ts)
+{
+    while (ts->kill_list != NULL && PyList_GET_SIZE(ts->kill_list) > 0) {
+        PyObject *list = ts->kill_list;
+        ts->kill_list = NULL;
+        Py_DECREF(list); /* each greenlet is killed as its last reference goes */
+    }
+}
+
+static inline thread_state *
+thread_state_get(void)
+{
+    thread_state *ts = tls_state;
+    if (ts == NULL) {
+        ts = thread_state_create();
+    }
+    else if (ts->kill_list != NULL) {
+        thread_state_drain_kills(ts);
+    }
+    return ts;
+}
+
+/* ==== tracing ============================================================================== */
+
+static int
+g_call_trace(thread_state *ts, PyObject *event, PyGreenlet *origin, PyGreenlet *target)
+{
+    PyObject *trace = Py_NewRef(ts->trace);
+    PyObject *saved_type, *saved_value, *saved_traceback;
+    PyErr_Fetch(&saved_type, &saved_value, &saved_traceback);
+    PyThreadState *tstate = PyThreadState_Get();
+#if GREENLET_PY311
+    PyThreadState_EnterTracing(tstate);
+#else
+    tstate->tracing++;
+    tstate->cframe->use_tracing = 0;
+#endif
+    PyObject *result = PyObject_CallFunction(trace, "O(OO)", event, origin, target);
+#if GREENLET_PY311
+    PyThreadState_LeaveTracing(tstate);
+#else
+    tstate->tracing--;
+    tstate->cframe->use_tracing = (tstate->tracing <= 0 &&
+                                   (tstate->c_tracefunc != NULL || tstate->c_profilefunc != NULL));
+#endif
+    Py_DECREF(trace);
+    if (result == NULL) {
+        Py_CLEAR(ts->trace);
+        Py_XDECREF(saved_type);
+        Py_XDECREF(saved_value);
+        Py_XDECREF(saved_traceback);
+        return -1;
+    }
+    Py_DECREF(result);
+    PyErr_Restore(saved_type, saved_value, saved_traceback);
+    return 0;
+}
+
+/* ==== the switch =========================================================================== */
+
+/* Moves to `target`. Returns 0 resumed in the original greenlet, 1 running as the new `target`
+ * (only when it was pending), -1 with an exception set when nothing moved. */
+static NOINLINE int
+g_switchstack(thread_state *ts, PyGreenlet *target, void *stack_far_marker, int dying)
+{
+    PyThreadState *tstate = PyThreadState_Get();
+    PyGreenlet *origin = ts->current;
+    greenlet_impl *origin_impl = IMPL(origin);
+    if (dying) {
+        Py_XSETREF(origin_impl->py.context, tstate->context);
+        tstate->context = NULL;
+        tstate->context_ver++;
+    }
+    else {
+        if (pystate_prepare_save(&origin_impl->py, tstate) < 0) {
+            return -1;
+        }
+        pystate_save(&origin_impl->py, tstate);
+    }
+    ts->use_tracing = pystate_use_tracing(tstate);
+    ts->origin = origin; /* the reference ts->current held */
+    ts->current = (PyGreenlet *)Py_NewRef(target);
+
+    zgl_stack *target_stack = &IMPL(target)->stack;
+    zgl_status status;
+    if (dying) {
+        status = zgl_finish(&ts->zthread, target_stack, stack_far_marker);
+    }
+    else if (zgl_stack_state(target_stack) == ZGL_PENDING) {
+        status = zgl_start(&ts->zthread, target_stack, stack_far_marker);
+    }
+    else {
+        status = zgl_switch(&ts->zthread, target_stack);
+    }
+    /* From here on, this may be another greenlet: only `ts` and `status` are meaningful. */
+    ts = tls_state;
+    tstate = PyThreadState_Get();
+    if (status == ZGL_STARTED) {
+        return 1;
+    }
+    if (status == ZGL_ERR_NOMEM) {
+        Py_SETREF(ts->current, ts->origin);
+        ts->origin = NULL;
+        if (!dying) {
+            pystate_restore(&IMPL(ts->current)->py, tstate, ts->use_tracing);
+        }
+        else {
+            tstate->context = IMPL(ts->current)->py.context;
+            IMPL(ts->current)->py.context = NULL;
+        }
+        PyErr_NoMemory();
+        return -1;
+    }
+    pystate_restore(&IMPL(ts->current)->py, tstate, ts->use_tracing);
+    return 0;
+}
+
+/* Takes what the switcher sent to the greenlet now running and emits the trace event. On
+ * return 0, *args is the tuple sent (and *kwargs the dict, or NULL), or *args is NULL with the
+ * thrown exception set; on -1 (the trace function failed) its exception is set. */
+static int
+g_receive_raw(thread_state *ts, PyObject **args, PyObject **kwargs)
+{
+    *args = ts->pass_args;
+    *kwargs = ts->pass_kwargs;
+    PyObject *exc_type = ts->pass_exc_type;
+    PyObject *exc_value = ts->pass_exc_value;
+    PyObject *exc_traceback = ts->pass_exc_traceback;
+    ts->pass_args = ts->pass_kwargs = NULL;
+    ts->pass_exc_type = ts->pass_exc_value = ts->pass_exc_traceback = NULL;
+    PyGreenlet *origin = ts->origin;
+    ts->origin = NULL;
+    if (ts->trace != NULL && origin != NULL) {
+        if (g_call_trace(ts, *args ? str_switch : str_throw, origin, ts->current) < 0) {
+            Py_XDECREF(origin);
+            Py_CLEAR(*args);
+            Py_CLEAR(*kwargs);
+            Py_XDECREF(exc_type);
+            Py_XDECREF(exc_value);
+            Py_XDECREF(exc_traceback);
+            return -1;
+        }
+    }
+    Py_XDECREF(origin);
+    if (*args == NULL) {
+        Py_CLEAR(*kwargs);
+        PyErr_Restore(exc_type, exc_value, exc_traceback);
+    }
+    return 0;
+}
+
+/* What a resumed switch() call returns: a value, or NULL with an exception set. */
+static PyObject *
+g_receive(thread_state *ts)
+{
+    PyObject *args, *kwargs;
+    if (g_receive_raw(ts, &args, &kwargs) < 0 || args == NULL) {
+        return NULL;
+    }
+    return g_build_value(args, kwargs);
+}
+
+static NOINLINE void g_run_and_die(thread_state *ts, PyGreenlet *self, PyObject *run,
+                                   pystate_cframe *cframe);
+
+/* Starts `self`, whose stack will lie below `stack_far_marker` in the caller's frame. Returns 0
+ * once something switches back to the original greenlet, 2 when `self` turned out to be
+ * started already (the caller then switches normally), -1 with an exception set. The new
+ * greenlet runs inside this function and never returns from it: this function "returns twice"
+ * only in the sense that the original greenlet returns from it later. */
+static NOINLINE int
+g_initialstub(thread_state *ts, PyGreenlet *self, void *stack_far_marker, int dying)
+{
+    /* Looking up `run` may run Python code, which may switch; keep what is being sent. */
+    PyObject *args = ts->pass_args, *kwargs = ts->pass_kwargs;
+    PyObject *exc_type = ts->pass_exc_type, *exc_value = ts->pass_exc_value;
+    PyObject *exc_traceback = ts->pass_exc_traceback;
+    ts->pass_args = ts->pass_kwargs = NULL;
+    ts->pass_exc_type = ts->pass_exc_value = ts->pass_exc_traceback = NULL;
+    PyObject *run = PyObject_GetAttr((PyObject *)self, str_run);
+    ts = tls_state;
+    ts_clear_passed(ts);
+    ts->pass_args = args;
+    ts->pass_kwargs = kwargs;
+    ts->pass_exc_type = exc_type;
+    ts->pass_exc_value = exc_value;
+    ts->pass_exc_traceback = exc_traceback;
+    if (run == NULL) {
+        ts_clear_passed(ts);
+        return -1;
+    }
+    if (g_state(self) != ZGL_PENDING) {
+        Py_DECREF(run);
+        return 2;
+    }
+    PyGreenlet *main = g_find_main(self);
+    if (main != ts->main) {
+        Py_DECREF(run);
+        ts_clear_passed(ts);
+        PyErr_SetString(PyExc_GreenletError, main == NULL
+                            ? "cannot switch to a garbage collected greenlet"
+                            : "cannot switch to a different thread");
+        return -1;
+    }
+    greenlet_impl *impl = IMPL(self);
+    Py_XSETREF(impl->main_greenlet, (PyGreenlet *)Py_NewRef(ts->main));
+    pystate_cframe cframe;
+    int result = g_switchstack(ts, self, stack_far_marker, dying);
+    if (result == 1) {
+        g_run_and_die(tls_state, self, run, &cframe);
+        /* not reached */
+    }
+    if (result < 0) {
+        Py_CLEAR(impl->main_greenlet);
+        Py_DECREF(run);
+        ts_clear_passed(tls_state);
+    }
+    return result;
+}
+
+/* The running greenlet finished with `result` (NULL: with the exception set). Sends it to the
+ * parent chain. Never returns. */
+static void
+g_die(PyGreenlet *self, PyObject *result)
+{
+    thread_state *ts = tls_state;
+    if (result == NULL && PyErr_ExceptionMatches(PyExc_GreenletExit)) {
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        PyErr_NormalizeException(&type, &value, &traceback);
+        result = value ? value : Py_NewRef(Py_None);
+        Py_XDECREF(type);
+        Py_XDECREF(traceback);
+    }
+    pystate_finish(PyThreadState_Get());
+    PyGreenlet *parent = (PyGreenlet *)Py_XNewRef(IMPL(self)->parent);
+    for (;;) {
+        if (parent == NULL) {
+            Py_FatalError("greenlet: a greenlet finished and no parent is left to run");
+        }
+        PyObject *args = NULL;
+        if (result != NULL) {
+            args = PyTuple_Pack(1, result);
+            Py_CLEAR(result);
+        }
+        PyObject *unexpected = g_switch(ts, parent, args, NULL, 1);
+        /* Only a failure returns here: pass it on to the next ancestor. */
+        Py_XDECREF(unexpected);
+        ts = tls_state;
+        PyGreenlet *next = (PyGreenlet *)Py_XNewRef(IMPL(parent)->parent);
+        Py_DECREF(parent);
+        parent = next;
+    }
+}
+
+/* The body of a new greenlet: runs `run` (a reference it owns) and passes the result to the
+ * parent chain. Never returns. */
+static NOINLINE void
+g_run_and_die(thread_state *ts, PyGreenlet *self, PyObject *run, pystate_cframe *cframe)
+{
+    PyThreadState *tstate = PyThreadState_Get();
+    greenlet_impl *impl = IMPL(self);
+    PyObject *context = impl->py.context;
+    impl->py.context = NULL;
+    pystate_start(tstate, cframe, context);
+    Py_XDECREF(context);
+    Py_CLEAR(impl->run);
+
+    PyObject *args, *kwargs;
+    PyObject *result = NULL;
+    if (g_receive_raw(ts, &args, &kwargs) == 0 && args != NULL) {
+        result = PyObject_Call(run, args, kwargs);
+        Py_DECREF(args);
+        Py_XDECREF(kwargs);
+    }
+    Py_DECREF(run);
+    g_die(self, result);
+}
+
+/* Switches from the running greenlet to `target`, sending args/kwargs (new references; args
+ * NULL means the exception currently set is sent). `dying` means the running greenlet has
+ * finished; then this returns only on failure. */
+static PyObject *
+g_switch(thread_state *ts, PyGreenlet *target, PyObject *args, PyObject *kwargs, int dying)
+{
+    PyObject *exc_type = NULL, *exc_value = NULL, *exc_traceback = NULL;
+    if (args == NULL) {
+        PyErr_Fetch(&exc_type, &exc_value, &exc_traceback);
+    }
+    for (;;) {
+        PyGreenlet *main = g_find_main(target);
+        const char *problem = NULL;
+        thread_state *owner = main ? main_thread_of(main) : NULL;
+        if (main == NULL) {
+            problem = "cannot switch to a garbage collected greenlet";
+        }
+        else if (owner == NULL) {
+            problem = "cannot switch to a different thread (which happens to have exited)";
+        }
+        if (problem != NULL || owner != ts) {
+            Py_XDECREF(args);
+            Py_XDECREF(kwargs);
+            Py_XDECREF(exc_type);
+            Py_XDECREF(exc_value);
+            Py_XDECREF(exc_traceback);
+            if (problem != NULL) {
+                PyErr_SetString(PyExc_GreenletError, problem);
+            }
+            else {
+                PyErr_Format(PyExc_GreenletError,
+                             "Cannot switch to a different thread\n\tCurrent:  %R\n\tExpected: %R",
+                             ts->current, main);
+            }
+            return NULL;
+        }
+        while (g_state(target) == ZGL_DEAD) {
+            target = IMPL(target)->parent;
+        }
+        if (target == ts->current) {
+            if (args == NULL) {
+                PyErr_Restore(exc_type, exc_value, exc_traceback);
+                Py_XDECREF(kwargs);
+                return NULL;
+            }
+            return g_build_value(args, kwargs);
+        }
+        ts->pass_args = args;
+        ts->pass_kwargs = kwargs;
+        ts->pass_exc_type = exc_type;
+        ts->pass_exc_value = exc_value;
+        ts->pass_exc_traceback = exc_traceback;
+        int result;
+        if (g_state(target) == ZGL_PENDING) {
+            char marker = 0;
+            result = g_initialstub(ts, target, &marker, dying);
+            ((void)*(volatile char *)&marker);
+        }
+        else {
+            result = g_switchstack(ts, target, NULL, dying);
+        }
+        ts = tls_state;
+        if (result == 2) {
+            /* Code run during the start switched into `target` first; switch normally. */
+            args = ts->pass_args;
+            kwargs = ts->pass_kwargs;
+            exc_type = ts->pass_exc_type;
+            exc_value = ts->pass_exc_value;
+            exc_traceback = ts->pass_exc_traceback;
+            ts->pass_args = ts->pass_kwargs = NULL;
+            ts->pass_exc_type = ts->pass_exc_value = ts->pass_exc_traceback = NULL;
+            continue;
+        }
+        if (result < 0) {
+            ts_clear_passed(ts);
+            return NULL;
+        }
+        return g_receive(ts);
+    }
+}
+
+/* ==== killing and releasing ================================================================ */
+
+/* Throws GreenletExit into a suspended greenlet of this thread so its finally blocks run, with
+ * the running greenlet as its parent meanwhile. */
+static void
+g_kill(thread_state *ts, PyGreenlet *self)
+{
+    PyObject *saved_type, *saved_value, *saved_traceback;
+    PyErr_Fetch(&saved_type, &saved_value, &saved_traceback);
+    greenlet_impl *impl = IMPL(self);
+    PyGreenlet *old_parent = impl->parent;
+    impl->parent = (PyGreenlet *)Py_NewRef(ts->current);
+    PyErr_SetString(PyExc_GreenletExit,
+                    "Killing the greenlet because all references have vanished.");
+    PyObject *result = g_switch(ts, self, NULL, NULL, 0);
+    Py_XSETREF(impl->parent, old_parent);
+    if (result == NULL) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    else {
+        Py_DECREF(result);
+    }
+    PyErr_Restore(saved_type, saved_value, saved_traceback);
+}
+
+/* Frees what a greenlet that will never run again holds of its stack and interpreter state. */
+static void
+g_discard_stack(PyGreenlet *self)
+{
+    greenlet_impl *impl = IMPL(self);
+    if (zgl_stack_state(&impl->stack) == ZGL_PENDING || zgl_stack_state(&impl->stack) == ZGL_DEAD) {
+        zgl_stack_release(&impl->stack, &stack_allocator, NULL);
+        return;
+    }
+    thread_state *owner = impl->is_main ? main_thread_of(self) : g_thread(self);
+    int ours = owner != NULL && owner == tls_state;
+    if (ours) {
+        pystate_discard(&impl->py);
+    }
+    zgl_stack_release(&impl->stack, &stack_allocator, ours ? &owner->zthread : NULL);
+}
+
+/* Returns 1 when the object must stay alive (it was resurrected, handed to its thread, or
+ * could not be killed). */
+static int
+g_dealloc_kill(PyGreenlet *self)
+{
+    greenlet_impl *impl = IMPL(self);
+    if (impl == NULL || impl->is_main || zgl_stack_state(&impl->stack) != ZGL_SUSPENDED) {
+        return 0;
+    }
+    thread_state *owner = g_thread(self);
+    if (owner == NULL || greenlet_is_finalizing()) {
+        return 0;
+    }
+    Py_SET_REFCNT(self, 1);
+    thread_state *ts = tls_state;
+    if (owner != ts) {
+        /* Another thread's greenlet: that thread kills it at its next switch. */
+        if (owner->kill_list == NULL) {
+            owner->kill_list = PyList_New(0);
+        }
+        if (owner->kill_list != NULL && PyList_Append(owner->kill_list, (PyObject *)self) == 0) {
+            Py_SET_REFCNT(self, Py_REFCNT(self) - 1);
+            return 1;
+        }
+        PyErr_Clear();
+        Py_SET_REFCNT(self, Py_REFCNT(self) - 1);
+        return 0;
+    }
+    g_kill(ts, self);
+    Py_SET_REFCNT(self, Py_REFCNT(self) - 1);
+    if (Py_REFCNT(self) > 0) {
+        return 1;
+    }
+    if (zgl_stack_state(&impl->stack) != ZGL_DEAD) {
+        PyObject *repr = PyObject_Repr((PyObject *)self);
+        PySys_WriteStderr("GreenletExit did not kill %s\n", repr ? PyUnicode_AsUTF8(repr) : "?");
+        Py_XDECREF(repr);
+        PyErr_Clear();
+        Py_SET_REFCNT(self, 1); /* leaked on purpose: its stack may still be in use */
+        return 1;
+    }
+    return 0;
+}
+
+/* ==== type slots =========================================================================== */
+
+static PyObject *
+Greenlet_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    thread_state *ts = thread_state_get();
+    if (ts == NULL) {
+        return NULL;
+    }
+    PyGreenlet *self = (PyGreenlet *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    greenlet_impl *impl = impl_new();
+    if (impl == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    impl->parent = (PyGreenlet *)Py_NewRef(ts->current);
+    self->pimpl = impl;
+    return (PyObject *)self;
+}
+
+static int greenlet_set_parent(PyGreenlet *self, PyObject *value, void *closure);
+
+static int
+Greenlet_init(PyGreenlet *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"run", "parent", NULL};
+    PyObject *run = NULL, *parent = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:green", keywords, &run, &parent)) {
+        return -1;
+    }
+    if (parent != NULL && parent != Py_None) {
+        if (greenlet_set_parent(self, parent, NULL) < 0) {
+            return -1;
+        }
+    }
+    if (run != NULL) {
+        if (g_state(self) != ZGL_PENDING) {
+            PyErr_SetString(PyExc_AttributeError, "run cannot be set after the start of the greenlet");
+            return -1;
+        }
+        Py_XSETREF(IMPL(self)->run, Py_NewRef(run));
+    }
+    return 0;
+}
+
+static int
+Greenlet_traverse(PyGreenlet *self, visitproc visit, void *arg)
+{
+    greenlet_impl *impl = IMPL(self);
+    Py_VISIT(self->dict);
+    if (impl == NULL) {
+        return 0;
+    }
+    Py_VISIT(impl->parent);
+    Py_VISIT(impl->main_greenlet);
+    Py_VISIT(impl->run);
+    if (impl->is_main) {
+        thread_state *ts = main_thread_of(self);
+        if (ts != NULL && ts == tls_state) {
+            Py_VISIT(ts->current);
+            Py_VISIT(ts->trace);
+        }
+    }
+    return pystate_traverse(&impl->py, visit, arg);
+}
+
+static int
+Greenlet_is_gc(PyGreenlet *self)
+{
+    greenlet_impl *impl = IMPL(self);
+    if (impl == NULL || impl->is_main) {
+        return 1;
+    }
+    /* A suspended greenlet's frames are referenced from its stack, which the collector cannot
+     * see: never treat it as garbage. */
+    return zgl_stack_state(&impl->stack) != ZGL_SUSPENDED || g_thread(self) == NULL;
+}
+
+static int
+Greenlet_clear(PyGreenlet *self)
+{
+    greenlet_impl *impl = IMPL(self);
+    Py_CLEAR(self->dict);
+    if (impl != NULL) {
+        Py_CLEAR(impl->run);
+        Py_CLEAR(impl->parent);
+        Py_CLEAR(impl->main_greenlet);
+        Py_CLEAR(impl->py.context);
+    }
+    return 0;
+}
+
+static void
+Greenlet_dealloc(PyGreenlet *self)
+{
+    PyObject_GC_UnTrack(self);
+    if (g_dealloc_kill(self)) {
+        PyObject_GC_Track(self);
+        return;
+    }
+    if (self->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
+    greenlet_impl *impl = IMPL(self);
+    if (impl != NULL) {
+        g_discard_stack(self);
+        pystate_discard(&impl->py);
+        pystate_free(&impl->py);
+        if (impl->is_main) {
+            atomic_fetch_sub(&total_main_greenlets, 1);
+        }
+    }
+    Greenlet_clear(self);
+    PyMem_Free(impl);
+    self->pimpl = NULL;
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Greenlet_repr(PyGreenlet *self)
+{
+    greenlet_impl *impl = IMPL(self);
+    thread_state *ts = tls_state;
+    thread_state *owner = impl->is_main ? main_thread_of(self) : g_thread(self);
+    int started = g_started(self);
+    int ended = started && owner == NULL;
+    int dead = g_state(self) == ZGL_DEAD || ended;
+    const char *tp_name = Py_TYPE(self)->tp_name;
+    if (dead) {
+        return PyUnicode_FromFormat("<%s object at %p (otid=%p)%s dead>", tp_name, self,
+                                    (void *)owner, ended ? " (thread exited)" : "");
+    }
+    const char *where = "";
+    if (ts != NULL && ts->current == self) {
+        where = " current";
+    }
+    else if (started) {
+        where = " suspended";
+    }
+    return PyUnicode_FromFormat("<%s object at %p (otid=%p)%s%s%s%s>", tp_name, self,
+                                (void *)owner, where, g_active(self) ? " active" : "",
+                                started ? " started" : " pending", impl->is_main ? " main" : "");
+}
+
+static int
+Greenlet_bool(PyGreenlet *self)
+{
+    return g_active(self) && g_thread(self) != NULL;
+}
+
+/* ==== methods ============================================================================== */
+
+static PyObject *
+greenlet_switch(PyGreenlet *self, PyObject *args, PyObject *kwargs)
+{
+    thread_state *ts = thread_state_get();
+    if (ts == NULL) {
+        return NULL;
+    }
+    Py_INCREF(args);
+    Py_XINCREF(kwargs);
+    return g_switch(ts, self, args, kwargs, 0);
+}
+
+/* Sends the exception currently set to `self`, as throw() does. */
+static PyObject *
+g_throw_current(PyGreenlet *self)
+{
+    thread_state *ts = thread_state_get();
+    if (ts == NULL) {
+        return NULL;
+    }
+    if (g_state(self) == ZGL_DEAD) {
+        /* Delivered as if `self` had just died with it: GreenletExit becomes a value. */
+        if (PyErr_ExceptionMatches(PyExc_GreenletExit)) {
+            PyObject *type, *value, *traceback;
+            PyErr_Fetch(&type, &value, &traceback);
+            PyErr_NormalizeException(&type, &value, &traceback);
+            Py_XDECREF(type);
+            Py_XDECREF(traceback);
+            PyObject *args = PyTuple_Pack(1, value ? value : Py_None);
+            Py_XDECREF(value);
+            if (args == NULL) {
+                return NULL;
+            }
+            return g_switch(ts, self, args, NULL, 0);
+        }
+    }
+    return g_switch(ts, self, NULL, NULL, 0);
+}
+
+/* Validates throw()'s arguments and sets the exception; -1 with a TypeError when invalid. */
+static int
+g_set_thrown(PyObject *type, PyObject *value, PyObject *traceback)
+{
+    if (traceback == Py_None) {
+        traceback = NULL;
+    }
+    if (traceback != NULL && !PyTraceBack_Check(traceback)) {
+        PyErr_SetString(PyExc_TypeError, "throw() third argument must be a traceback object");
+        return -1;
+    }
+    Py_INCREF(type);
+    Py_XINCREF(value);
+    Py_XINCREF(traceback);
+    if (PyExceptionClass_Check(type)) {
+        PyErr_NormalizeException(&type, &value, &traceback);
+    }
+    else if (PyExceptionInstance_Check(type)) {
+        if (value != NULL && value != Py_None) {
+            PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
+            goto failed;
+        }
+        Py_XDECREF(value);
+        value = type;
+        type = Py_NewRef(PyExceptionInstance_Class(type));
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "exceptions must be classes, or instances, not %s",
+                     Py_TYPE(type)->tp_name);
+        goto failed;
+    }
+    if (traceback != NULL && value != NULL) {
+        PyException_SetTraceback(value, traceback);
+    }
+    PyErr_Restore(type, value, traceback);
+    return 0;
+failed:
+    Py_DECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+    return -1;
+}
+
+static PyObject *
+greenlet_throw(PyGreenlet *self, PyObject *args)
+{
+    PyObject *type = PyExc_GreenletExit, *value = NULL, *traceback = NULL;
+    if (!PyArg_ParseTuple(args, "|OOO:throw", &type, &value, &traceback)) {
+        return NULL;
+    }
+    if (g_set_thrown(type, value, traceback) < 0) {
+        return NULL;
+    }
+    return g_throw_current(self);
+}
+
+static PyObject *
+greenlet_getstate(PyGreenlet *self, PyObject *unused)
+{
+    PyErr_Format(PyExc_TypeError, "cannot serialize '%s' object", Py_TYPE(self)->tp_name);
+    return NULL;
+}
+
+/* ==== attributes =========================================================================== */
+
+static PyObject *
+greenlet_get_dict(PyGreenlet *self, void *closure)
+{
+    if (self->dict == NULL) {
+        self->dict = PyDict_New();
+        if (self->dict == NULL) {
+            return NULL;
+        }
+    }
+    return Py_NewRef(self->dict);
+}
+
+static int
+greenlet_set_dict(PyGreenlet *self, PyObject *value, void *closure)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "__dict__ may not be deleted");
+        return -1;
+    }
+    if (!PyDict_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "__dict__ must be a dictionary");
+        return -1;
+    }
+    Py_XSETREF(self->dict, Py_NewRef(value));
+    return 0;
+}
+
+static PyObject *
+greenlet_get_run(PyGreenlet *self, void *closure)
+{
+    greenlet_impl *impl = IMPL(self);
+    if (impl->is_main) {
+        PyErr_SetString(PyExc_AttributeError, "Main greenlets do not have a run attribute.");
+        return NULL;
+    }
+    if (g_state(self) != ZGL_PENDING || impl->run == NULL) {
+        PyErr_SetObject(PyExc_AttributeError, str_run);
+        return NULL;
+    }
+    return Py_NewRef(impl->run);
+}
+
+static int
+greenlet_set_run(PyGreenlet *self, PyObject *value, void *closure)
+{
+    greenlet_impl *impl = IMPL(self);
+    if (impl->is_main) {
+        PyErr_SetString(PyExc_AttributeError, "Main greenlets do not have a run attribute.");
+        return -1;
+    }
+    if (g_state(self) != ZGL_PENDING) {
+        PyErr_SetString(PyExc_AttributeError, "run cannot be set after the start of the greenlet");
+        return -1;
+    }
+    Py_XSETREF(impl->run, Py_XNewRef(value));
+    return 0;
+}
+
+static PyObject *
+greenlet_get_parent(PyGreenlet *self, void *closure)
+{
+    PyGreenlet *parent = IMPL(self)->parent;
+    return Py_NewRef(parent ? (PyObject *)parent : Py_None);
+}
+
+static int
+greenlet_set_parent(PyGreenlet *self, PyObject *value, void *closure)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "can't delete attribute");
+        return -1;
+    }
+    if (IMPL(self)->is_main) {
+        PyErr_SetString(PyExc_AttributeError, "cannot set the parent of a main greenlet");
+        return -1;
+    }
+    if (!PyObject_TypeCheck(value, &PyGreenlet_Type)) {
+        PyErr_Format(PyExc_TypeError, "GreenletChecker: Expected any type of greenlet, not %s",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    PyGreenlet *parent = (PyGreenlet *)value;
+    PyGreenlet *main = NULL;
+    for (PyGreenlet *walk = parent; walk != NULL; walk = IMPL(walk)->parent) {
+        if (walk == self) {
+            PyErr_SetString(PyExc_ValueError, "cyclic parent chain");
+            return -1;
+        }
+        main = walk;
+    }
+    main = g_find_main(parent);
+    if (main == NULL) {
+        PyErr_SetString(PyExc_ValueError, "parent must not be garbage collected");
+        return -1;
+    }
+    if (g_started(self) && IMPL(self)->main_greenlet != main) {
+        PyErr_SetString(PyExc_ValueError, "parent cannot be on a different thread");
+        return -1;
+    }
+    Py_XSETREF(IMPL(self)->parent, (PyGreenlet *)Py_NewRef(parent));
+    return 0;
+}
+
+static PyObject *
+greenlet_get_dead(PyGreenlet *self, void *closure)
+{
+    int dead = g_state(self) == ZGL_DEAD;
+    if (!dead && g_started(self)) {
+        PyGreenlet *main = IMPL(self)->is_main ? self : IMPL(self)->main_greenlet;
+        dead = main == NULL || main_thread_of(main) == NULL;
+    }
+    return PyBool_FromLong(dead);
+}
+
+static PyObject *
+greenlet_get_frame(PyGreenlet *self, void *closure)
+{
+    greenlet_impl *impl = IMPL(self);
+    if (g_state(self) == ZGL_SUSPENDED && impl->py.top_frame != NULL) {
+        return Py_NewRef(impl->py.top_frame);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+greenlet_get_context(PyGreenlet *self, void *closure)
+{
+    thread_state *owner = g_thread(self);
+    PyObject *context;
+    if (g_state(self) == ZGL_RUNNING && owner != NULL) {
+        if (owner != tls_state) {
+            PyErr_SetString(PyExc_ValueError,
+                            "cannot get context of a greenlet that is running in a different thread");
+            return NULL;
+        }
+        context = PyThreadState_Get()->context;
+    }
+    else {
+        context = IMPL(self)->py.context;
+    }
+    return Py_NewRef(context ? context : Py_None);
+}
+
+static int
+greenlet_set_context(PyGreenlet *self, PyObject *value, void *closure)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "can't delete context attribute");
+        return -1;
+    }
+    if (value == Py_None) {
+        value = NULL;
+    }
+    else if (!PyContext_CheckExact(value)) {
+        PyErr_SetString(PyExc_TypeError, "greenlet context must be a contextvars.Context or None");
+        return -1;
+    }
+    thread_state *owner = g_thread(self);
+    if (g_state(self) == ZGL_RUNNING && owner != NULL) {
+        if (owner != tls_state) {
+            PyErr_SetString(PyExc_ValueError,
+                            "cannot set context of a greenlet that is running in a different thread");
+            return -1;
+        }
+        PyThreadState *tstate = PyThreadState_Get();
+        Py_XSETREF(tstate->context, Py_XNewRef(value));
+        tstate->context_ver++;
+        return 0;
+    }
+    Py_XSETREF(IMPL(self)->py.context, Py_XNewRef(value));
+    return 0;
+}
+
+static PyObject *
+greenlet_get_stack_saved(PyGreenlet *self, void *closure)
+{
+    return PyLong_FromSize_t(zgl_stack_saved_bytes(&IMPL(self)->stack));
+}
+
+static PyGetSetDef Greenlet_getset[] = {
+    {"__dict__", (getter)greenlet_get_dict, (setter)greenlet_set_dict, NULL, NULL},
+    {"run", (getter)greenlet_get_run, (setter)greenlet_set_run, NULL, NULL},
+    {"parent", (getter)greenlet_get_parent, (setter)greenlet_set_parent, NULL, NULL},
+    {"dead", (getter)greenlet_get_dead, NULL, NULL, NULL},
+    {"gr_frame", (getter)greenlet_get_frame, NULL, NULL, NULL},
+    {"gr_context", (getter)greenlet_get_context, (setter)greenlet_set_context, NULL, NULL},
+    {"_stack_saved", (getter)greenlet_get_stack_saved, NULL, NULL, NULL},
+    {NULL}
+};
+
+PyDoc_STRVAR(switch_doc,
+    "switch(*args, **kwargs)\n\n"
+    "Switch execution to this greenlet, sending it args and kwargs.\n"
+    "If it has not started, it starts by calling run(*args, **kwargs); if it is\n"
+    "suspended, its pending switch() call returns them (one argument as itself,\n"
+    "several as a tuple, keywords as a dict, both as (args, kwargs)). Returns\n"
+    "what is sent back when something switches to the caller again.");
+
+PyDoc_STRVAR(throw_doc,
+    "throw(typ=GreenletExit, val=None, tb=None)\n\n"
+    "Switch to this greenlet and raise the given exception at its suspension\n"
+    "point (or at the start of run, which is then not called). GreenletExit\n"
+    "kills the greenlet and comes back to its parent as a value.");
+
+static PyMethodDef Greenlet_methods[] = {
+    {"switch", (PyCFunction)(void (*)(void))greenlet_switch, METH_VARARGS | METH_KEYWORDS,
+     switch_doc},
+    {"throw", (PyCFunction)greenlet_throw, METH_VARARGS, throw_doc},
+    {"__getstate__", (PyCFunction)greenlet_getstate, METH_NOARGS, NULL},
+    {NULL}
+};
+
+static PyNumberMethods Greenlet_as_number = {
+    .nb_bool = (inquiry)Greenlet_bool,
+};
+
+PyDoc_STRVAR(Greenlet_doc,
+    "greenlet(run=None, parent=None) -> greenlet\n\n"
+    "A lightweight coroutine. Switching to it the first time calls run(*args,\n"
+    "**kwargs); when run returns, its value goes to the parent greenlet (by\n"
+    "default the greenlet that created it).");
+
+static PyTypeObject PyGreenlet_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "greenlet.greenlet",
+    .tp_basicsize = sizeof(PyGreenlet),
+    .tp_dealloc = (destructor)Greenlet_dealloc,
+    .tp_repr = (reprfunc)Greenlet_repr,
+    .tp_as_number = &Greenlet_as_number,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = Greenlet_doc,
+    .tp_traverse = (traverseproc)Greenlet_traverse,
+    .tp_clear = (inquiry)Greenlet_clear,
+    .tp_weaklistoffset = offsetof(PyGreenlet, weakreflist),
+    .tp_methods = Greenlet_methods,
+    .tp_getset = Greenlet_getset,
+    .tp_dictoffset = offsetof(PyGreenlet, dict),
+    .tp_init = (initproc)Greenlet_init,
+    .tp_alloc = PyType_GenericAlloc,
+    .tp_new = Greenlet_new,
+    .tp_free = PyObject_GC_Del,
+    .tp_is_gc = (inquiry)Greenlet_is_gc,
+};
+
+/* ==== a greenlet whose switches can be made to fail, for tests ============================ */
+
+typedef struct {
+    PyGreenlet base;
+    char force_switch_error;
+    char force_slp_switch_error;
+} PyGreenletUnswitchable;
+
+static PyObject *
+unswitchable_switch(PyGreenlet *self, PyObject *args, PyObject *kwargs)
+{
+    PyGreenletUnswitchable *unswitchable = (PyGreenletUnswitchable *)self;
+    if (unswitchable->force_slp_switch_error) {
+        Py_FatalError("greenlet: the stack switch failed (forced by force_slp_switch_error)");
+    }
+    if (unswitchable->force_switch_error) {
+        PyErr_SetString(PyExc_SystemError,
+                        g_started(self) ? "Failed to switch stacks into a running greenlet."
+                                        : "Failed to switch stacks into a greenlet for the first time.");
+        return NULL;
+    }
+    return greenlet_switch(self, args, kwargs);
+}
+
+static PyMemberDef Unswitchable_members[] = {
+    {"force_switch_error", T_BOOL, offsetof(PyGreenletUnswitchable, force_switch_error), 0, NULL},
+    {"force_slp_switch_error", T_BOOL, offsetof(PyGreenletUnswitchable, force_slp_switch_error), 0,
+     NULL},
+    {NULL}
+};
+
+static PyMethodDef Unswitchable_methods[] = {
+    {"switch", (PyCFunction)(void (*)(void))unswitchable_switch, METH_VARARGS | METH_KEYWORDS,
+     NULL},
+    {NULL}
+};
+
+static PyTypeObject PyGreenletUnswitchable_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "greenlet._greenlet.UnswitchableGreenlet",
+    .tp_basicsize = sizeof(PyGreenletUnswitchable),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A greenlet whose switches can be made to fail; for tests.",
+    .tp_methods = Unswitchable_methods,
+    .tp_members = Unswitchable_members,
+};
+
+/* ==== C API ================================================================================ */
+
+static PyGreenlet *
+capi_getcurrent(void)
+{
+    if (greenlet_is_finalizing()) {
+        PyErr_SetString(PyExc_RuntimeError, "greenlet is being finalized");
+        return NULL;
+    }
+    thread_state *ts = thread_state_get();
+    return ts ? (PyGreenlet *)Py_NewRef(ts->current) : NULL;
+}
+
+static int
+capi_check(PyGreenlet *g)
+{
+    if (g == NULL || !PyObject_TypeCheck((PyObject *)g, &PyGreenlet_Type)) {
+        PyErr_BadArgument();
+        return -1;
+    }
+    return 0;
+}
+
+static PyGreenlet *
+capi_new(PyObject *run, PyGreenlet *parent)
+{
+    PyGreenlet *g = (PyGreenlet *)Greenlet_new(&PyGreenlet_Type, NULL, NULL);
+    if (g == NULL) {
+        return NULL;
+    }
+    if (run != NULL) {
+        Py_XSETREF(IMPL(g)->run, Py_NewRef(run));
+    }
+    if (parent != NULL && greenlet_set_parent(g, (PyObject *)parent, NULL) < 0) {
+        Py_DECREF(g);
+        return NULL;
+    }
+    return g;
+}
+
+static PyObject *
+capi_switch(PyGreenlet *g, PyObject *args, PyObject *kwargs)
+{
+    if (capi_check(g) < 0) {
+        return NULL;
+    }
+    thread_state *ts = thread_state_get();
+    if (ts == NULL) {
+        return NULL;
+    }
+    if (args == NULL) {
+        args = empty_tuple;
+    }
+    if (kwargs == NULL || !PyDict_Check(kwargs)) {
+        kwargs = NULL;
+    }
+    /* A tuple subclass may run code when measured: hold the objects first. */
+    Py_INCREF(args);
+    Py_XINCREF(kwargs);
+    return g_switch(ts, g, args, kwargs, 0);
+}
+
+static PyObject *
+capi_throw(PyGreenlet *g, PyObject *type, PyObject *value, PyObject *traceback)
+{
+    if (capi_check(g) < 0) {
+        return NULL;
+    }
+    if (g_set_thrown(type, value, traceback) < 0) {
+        return NULL;
+    }
+    return g_throw_current(g);
+}
+
+static int
+capi_set_parent(PyGreenlet *g, PyGreenlet *parent)
+{
+    if (capi_check(g) < 0) {
+        return -1;
+    }
+    return greenlet_set_parent(g, (PyObject *)parent, NULL);
+}
+
+static int
+capi_main(PyGreenlet *g)
+{
+    return capi_check(g) < 0 ? -1 : IMPL(g)->is_main;
+}
+
+static int
+capi_started(PyGreenlet *g)
+{
+    return capi_check(g) < 0 ? -1 : g_started(g);
+}
+
+static int
+capi_active(PyGreenlet *g)
+{
+    return capi_check(g) < 0 ? -1 : g_active(g);
+}
+
+static PyGreenlet *
+capi_get_parent(PyGreenlet *g)
+{
+    if (capi_check(g) < 0) {
+        return NULL;
+    }
+    return (PyGreenlet *)Py_XNewRef(IMPL(g)->parent);
+}
+
+static void *capi_table[PyGreenlet_API_pointers];
+
+/* ==== module functions ===================================================================== */
+
+static PyObject *
+module_getcurrent(PyObject *module, PyObject *unused)
+{
+    return (PyObject *)capi_getcurrent();
+}
+
+static PyObject *
+module_settrace(PyObject *module, PyObject *trace)
+{
+    thread_state *ts = thread_state_get();
+    if (ts == NULL) {
+        return NULL;
+    }
+    PyObject *previous = ts->trace;
+    ts->trace = trace == Py_None ? NULL : Py_NewRef(trace);
+    return previous ? previous : Py_NewRef(Py_None);
+}
+
+static PyObject *
+module_gettrace(PyObject *module, PyObject *unused)
+{
+    thread_state *ts = thread_state_get();
+    if (ts == NULL) {
+        return NULL;
+    }
+    return Py_NewRef(ts->trace ? ts->trace : Py_None);
+}
+
+static PyObject *
+module_enable_optional_cleanup(PyObject *module, PyObject *flag)
+{
+    int enable = PyObject_IsTrue(flag);
+    if (enable < 0) {
+        return NULL;
+    }
+    if (!enable) {
+        atomic_store(&optional_cleanup_clocks, -1);
+    }
+    else {
+        long long expected = -1;
+        atomic_compare_exchange_strong(&optional_cleanup_clocks, &expected, 0);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+module_get_clocks_used(PyObject *module, PyObject *unused)
+{
+    long long clocks = atomic_load(&optional_cleanup_clocks);
+    if (clocks < 0) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromLongLong(clocks);
+}
+
+static PyObject *
+module_get_pending_cleanup_count(PyObject *module, PyObject *unused)
+{
+    pthread_mutex_lock(&ended_lock);
+    Py_ssize_t count = ended_count;
+    pthread_mutex_unlock(&ended_lock);
+    return PyLong_FromSsize_t(count);
+}
+
+static PyObject *
+module_get_total_main_greenlets(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromSsize_t(atomic_load(&total_main_greenlets));
+}
+
+static PyObject *
+module_set_thread_local(PyObject *module, PyObject *args)
+{
+    PyObject *key, *value;
+    if (!PyArg_ParseTuple(args, "OO:set_thread_local", &key, &value)) {
+        return NULL;
+    }
+    PyObject *dict = PyThreadState_GetDict();
+    if (dict == NULL || PyDict_SetItem(dict, key, value) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "no thread state dictionary");
+        }
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+#if !GREENLET_PY313
+static PyObject *
+module_get_tstate_trash_delete_nesting(PyObject *module, PyObject *unused)
+{
+    PyThreadState *tstate = PyThreadState_Get();
+#  if GREENLET_PY312
+    return PyLong_FromLong(tstate->trash.delete_nesting);
+#  else
+    return PyLong_FromLong(tstate->trash_delete_nesting);
+#  endif
+}
+#endif
+
+static PyMethodDef module_methods[] = {
+    {"getcurrent", module_getcurrent, METH_NOARGS,
+     "getcurrent() -> greenlet\n\nThe greenlet running in the calling thread."},
+    {"settrace", module_settrace, METH_O,
+     "settrace(callback) -> previous callback\n\nCall callback(event, (origin, target)) on every "
+     "switch in this thread; event is 'switch' or 'throw'. None removes it."},
+    {"gettrace", module_gettrace, METH_NOARGS,
+     "gettrace() -> callback or None\n\nThe calling thread's switch callback."},
+    {"enable_optional_cleanup", module_enable_optional_cleanup, METH_O,
+     "enable_optional_cleanup(flag)\n\nTurn the extra cleanup of ended threads on or off."},
+    {"get_clocks_used_doing_optional_cleanup", module_get_clocks_used, METH_NOARGS,
+     "get_clocks_used_doing_optional_cleanup() -> int or None\n\nProcessor clocks spent in the "
+     "optional cleanup, or None when it is off."},
+    {"get_pending_cleanup_count", module_get_pending_cleanup_count, METH_NOARGS,
+     "get_pending_cleanup_count() -> int\n\nEnded threads whose greenlets are not released yet."},
+    {"get_total_main_greenlets", module_get_total_main_greenlets, METH_NOARGS,
+     "get_total_main_greenlets() -> int\n\nMain greenlets alive in the process."},
+    {"set_thread_local", module_set_thread_local, METH_VARARGS,
+     "set_thread_local(key, value)\n\nStore value in the thread state dictionary."},
+#if !GREENLET_PY313
+    {"get_tstate_trash_delete_nesting", module_get_tstate_trash_delete_nesting, METH_NOARGS,
+     "get_tstate_trash_delete_nesting() -> int\n\nThe thread state's trashcan nesting."},
+#endif
+    {NULL}
+};
+
+static struct PyModuleDef greenlet_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "greenlet._greenlet",
+    .m_doc = "Lightweight coroutines switching on one C stack.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+static int
+module_add_constants(PyObject *module)
+{
+    if (PyModule_AddIntConstant(module, "GREENLET_USE_GC", 1) < 0 ||
+        PyModule_AddIntConstant(module, "GREENLET_USE_TRACING", 1) < 0 ||
+        PyModule_AddIntConstant(module, "GREENLET_USE_CONTEXT_VARS", 1) < 0 ||
+        PyModule_AddIntConstant(module, "GREENLET_USE_STANDARD_THREADING", 1) < 0 ||
+        PyModule_AddIntConstant(module, "CLOCKS_PER_SEC", CLOCKS_PER_SEC) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Adds `value` (a new reference, or NULL after a failure) to the module. */
+static int
+module_add_new(PyObject *module, const char *name, PyObject *value)
+{
+    if (value == NULL) {
+        return -1;
+    }
+    int result = PyModule_AddObjectRef(module, name, value);
+    Py_DECREF(value);
+    return result;
+}
+
+PyMODINIT_FUNC
+PyInit__greenlet(void)
+{
+    if (pthread_key_create(&tls_key, thread_state_ended) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot create the greenlet thread key");
+        return NULL;
+    }
+    stack_allocator.realloc = allocator_realloc;
+    stack_allocator.free = allocator_free;
+    str_run = PyUnicode_InternFromString("run");
+    str_switch = PyUnicode_InternFromString("switch");
+    str_throw = PyUnicode_InternFromString("throw");
+    empty_tuple = PyTuple_New(0);
+    if (str_run == NULL || str_switch == NULL || str_throw == NULL || empty_tuple == NULL) {
+        return NULL;
+    }
+    if (PyType_Ready(&PyGreenlet_Type) < 0) {
+        return NULL;
+    }
+    PyGreenletUnswitchable_Type.tp_base = &PyGreenlet_Type;
+    if (PyType_Ready(&PyGreenletUnswitchable_Type) < 0) {
+        return NULL;
+    }
+    PyExc_GreenletError = PyErr_NewException("greenlet.error", NULL, NULL);
+    PyExc_GreenletExit = PyErr_NewException("greenlet.GreenletExit", PyExc_BaseException, NULL);
+    if (PyExc_GreenletError == NULL || PyExc_GreenletExit == NULL) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&greenlet_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (module_add_constants(module) < 0 ||
+        PyModule_AddObjectRef(module, "greenlet", (PyObject *)&PyGreenlet_Type) < 0 ||
+        PyModule_AddObjectRef(module, "UnswitchableGreenlet",
+                              (PyObject *)&PyGreenletUnswitchable_Type) < 0 ||
+        PyModule_AddObjectRef(module, "error", PyExc_GreenletError) < 0 ||
+        PyModule_AddObjectRef(module, "GreenletExit", PyExc_GreenletExit) < 0) {
+        goto failed;
+    }
+    static const char *class_names[] = {"getcurrent", "error", "GreenletExit", "settrace",
+                                        "gettrace", NULL};
+    for (const char **name = class_names; *name != NULL; name++) {
+        PyObject *value = PyObject_GetAttrString(module, *name);
+        if (value == NULL || PyDict_SetItemString(PyGreenlet_Type.tp_dict, *name, value) < 0) {
+            Py_XDECREF(value);
+            goto failed;
+        }
+        Py_DECREF(value);
+    }
+    PyType_Modified(&PyGreenlet_Type);
+    capi_table[PyGreenlet_Type_NUM] = (void *)&PyGreenlet_Type;
+    capi_table[PyExc_GreenletError_NUM] = (void *)PyExc_GreenletError;
+    capi_table[PyExc_GreenletExit_NUM] = (void *)PyExc_GreenletExit;
+    capi_table[PyGreenlet_New_NUM] = (void *)capi_new;
+    capi_table[PyGreenlet_GetCurrent_NUM] = (void *)capi_getcurrent;
+    capi_table[PyGreenlet_Throw_NUM] = (void *)capi_throw;
+    capi_table[PyGreenlet_Switch_NUM] = (void *)capi_switch;
+    capi_table[PyGreenlet_SetParent_NUM] = (void *)capi_set_parent;
+    capi_table[PyGreenlet_MAIN_NUM] = (void *)capi_main;
+    capi_table[PyGreenlet_STARTED_NUM] = (void *)capi_started;
+    capi_table[PyGreenlet_ACTIVE_NUM] = (void *)capi_active;
+    capi_table[PyGreenlet_GET_PARENT_NUM] = (void *)capi_get_parent;
+    if (module_add_new(module, "_C_API", PyCapsule_New(capi_table, "greenlet._C_API", NULL)) < 0 ||
+        module_add_new(module, "_switch_name", PyUnicode_FromString(zgl_switch_name())) < 0) {
+        goto failed;
+    }
+    return module;
+failed:
+    Py_DECREF(module);
+    return NULL;
+}

@@ -1,0 +1,163 @@
+"""Shared helpers for the greenlet behaviour suite."""
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+import greenlet
+from greenlet._greenlet import get_pending_cleanup_count
+from greenlet._greenlet import get_total_main_greenlets
+
+# Upper bound for waiting on asynchronous clean-up (thread exit, queued
+# deletions).  This is a liveness bound, not a performance expectation.
+SETTLE_TIMEOUT = 15.0
+
+
+def wait_until(predicate, timeout=SETTLE_TIMEOUT, interval=0.005):
+    """Poll ``predicate`` until it is true or ``timeout`` elapses.
+
+    Returns the last value of ``predicate()``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return predicate()
+        time.sleep(interval)
+
+
+def settle(main_greenlets_at_most=None, timeout=SETTLE_TIMEOUT):
+    """Wait until the dead-thread clean-up queue is empty and, optionally,
+    until no more than ``main_greenlets_at_most`` main greenlets are alive.
+
+    Returns ``(pending_cleanups, total_main_greenlets)`` as last observed.
+    """
+    rounds = [0]
+
+    def done():
+        rounds[0] += 1
+        # getcurrent() runs this thread's deferred maintenance.
+        greenlet.getcurrent()
+        if rounds[0] % 25 == 0:
+            gc.collect()
+        if get_pending_cleanup_count():
+            return False
+        if main_greenlets_at_most is not None:
+            return get_total_main_greenlets() <= main_greenlets_at_most
+        return True
+
+    wait_until(done, timeout=timeout)
+    gc.collect()
+    greenlet.getcurrent()
+    return get_pending_cleanup_count(), get_total_main_greenlets()
+
+
+class ThreadBaseline:
+    """Snapshot of the main-greenlet count, used to check that thread
+    states created during a test are all released afterwards."""
+
+    def __init__(self):
+        # Set by tests that leave suspended greenlets behind in a finished
+        # thread: such a thread's main greenlet may then stay alive.
+        self.main_greenlets_may_outlive_thread = False
+        greenlet.getcurrent()
+        self.threads = threading.active_count()
+        settle()
+        self.main_greenlets = get_total_main_greenlets()
+
+    def wait_released(self, timeout=SETTLE_TIMEOUT):
+        wait_until(lambda: threading.active_count() <= self.threads,
+                   timeout=timeout)
+        if self.main_greenlets_may_outlive_thread:
+            return settle(timeout=timeout)
+        return settle(self.main_greenlets, timeout=timeout)
+
+
+@pytest.fixture
+def thread_baseline():
+    """Yields a baseline; after the test, requires that the queue of dead
+    thread states is drained and, unless the test said otherwise, that every
+    main greenlet created during the test has been destroyed."""
+    baseline = ThreadBaseline()
+    yield baseline
+    pending, total = baseline.wait_released()
+    assert pending == 0
+    if not baseline.main_greenlets_may_outlive_thread:
+        assert total <= baseline.main_greenlets
+
+
+def run_in_thread(func, *args, timeout=60):
+    """Run ``func(*args)`` in a new thread, wait for it, and return its
+    result (re-raising any exception it raised)."""
+    box = {}
+
+    def target():
+        try:
+            box['result'] = func(*args)
+        except BaseException as e:  # pragma: no cover - reported below
+            box['error'] = e
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), "helper thread did not finish"
+    if 'error' in box:
+        raise box['error']
+    return box.get('result')
+
+
+def _subprocess_env():
+    env = dict(os.environ)
+    # Make the child import the very same greenlet package as this process.
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(greenlet.__file__)))
+    existing = env.get('PYTHONPATH')
+    env['PYTHONPATH'] = pkg_parent + (os.pathsep + existing if existing else '')
+    env['PYTHONFAULTHANDLER'] = '1'
+    env['PYTHONIOENCODING'] = 'utf-8'
+    env.pop('PYTHONWARNINGS', None)
+    return env
+
+
+def run_script(source, timeout=120, args=()):
+    """Run dedented ``source`` with ``sys.executable`` in a child process.
+
+    Returns ``(returncode, stdout, stderr)``.
+    """
+    source = textwrap.dedent(source)
+    proc = subprocess.run(
+        [sys.executable, '-c', source] + list(args),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_subprocess_env(),
+        cwd=os.path.dirname(os.path.abspath(__file__)),
+        timeout=timeout,
+        universal_newlines=True,
+        encoding='utf-8',
+        errors='replace',
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture
+def script():
+    """The :func:`run_script` helper as a fixture."""
+    return run_script
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_greenlet_trace():
+    """A test that fails half-way must not leave a greenlet trace function
+    or a profiler installed for the tests that follow."""
+    yield
+    if greenlet.gettrace() is not None:
+        greenlet.settrace(None)
+    if sys.getprofile() is not None:
+        sys.setprofile(None)
