@@ -36,26 +36,32 @@ def wait_until(predicate, timeout=SETTLE_TIMEOUT, interval=0.005):
 def settle(main_greenlets_at_most=None, timeout=SETTLE_TIMEOUT):
     """Wait until the dead-thread clean-up queue is empty and, optionally,
     until no more than ``main_greenlets_at_most`` main greenlets are alive.
+    The condition must still hold after a garbage collection.
 
     Returns ``(pending_cleanups, total_main_greenlets)`` as last observed.
     """
     rounds = [0]
 
-    def done():
-        rounds[0] += 1
+    def condition():
         # getcurrent() runs this thread's deferred maintenance.
         greenlet.getcurrent()
-        if rounds[0] % 25 == 0:
-            gc.collect()
         if get_pending_cleanup_count():
             return False
         if main_greenlets_at_most is not None:
             return get_total_main_greenlets() <= main_greenlets_at_most
         return True
 
+    def done():
+        rounds[0] += 1
+        if rounds[0] % 25 == 0:
+            gc.collect()
+        if not condition():
+            return False
+        gc.collect()
+        time.sleep(0.001)
+        return condition()
+
     wait_until(done, timeout=timeout)
-    gc.collect()
-    greenlet.getcurrent()
     return get_pending_cleanup_count(), get_total_main_greenlets()
 
 

@@ -401,6 +401,7 @@ def test_release_after_owner_thread_exited_runs_nothing(thread_baseline):
 
     thread_baseline.main_greenlets_may_outlive_thread = True
     holder = run_in_thread(in_thread)
+    assert wait_until(lambda: holder[0].parent.dead)
     del holder[:]
     pending, _ = settle()
     assert pending == 0

@@ -31,5 +31,3 @@ from ._greenlet import getcurrent
 from ._greenlet import gettrace
 from ._greenlet import greenlet
 from ._greenlet import settrace
-
-greenlet.__module__ = "greenlet"

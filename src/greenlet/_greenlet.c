@@ -1590,6 +1590,8 @@ PyInit__greenlet(void)
         return NULL;
     }
     PyGreenletUnswitchable_Type.tp_base = &PyGreenlet_Type;
+    PyGreenletUnswitchable_Type.tp_traverse = PyGreenlet_Type.tp_traverse;
+    PyGreenletUnswitchable_Type.tp_clear = PyGreenlet_Type.tp_clear;
     if (PyType_Ready(&PyGreenletUnswitchable_Type) < 0) {
         return NULL;
     }
