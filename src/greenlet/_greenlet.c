@@ -536,7 +536,9 @@ g_die(PyGreenlet *self, PyObject *result)
         Py_XDECREF(traceback);
     }
     pystate_finish(PyThreadState_Get());
-    PyGreenlet *parent = (PyGreenlet *)Py_XNewRef(IMPL(self)->parent);
+    /* Borrowed: a successful switch never comes back to drop a reference, and the chain stays
+     * alive through `self`, which the thread state holds until the parent has resumed. */
+    PyGreenlet *parent = IMPL(self)->parent;
     for (;;) {
         if (parent == NULL) {
             Py_FatalError("greenlet: a greenlet finished and no parent is left to run");
@@ -550,9 +552,7 @@ g_die(PyGreenlet *self, PyObject *result)
         /* Only a failure returns here: pass it on to the next ancestor. */
         Py_XDECREF(unexpected);
         ts = tls_state;
-        PyGreenlet *next = (PyGreenlet *)Py_XNewRef(IMPL(parent)->parent);
-        Py_DECREF(parent);
-        parent = next;
+        parent = IMPL(parent)->parent;
     }
 }
 
@@ -620,6 +620,15 @@ g_switch(thread_state *ts, PyGreenlet *target, PyObject *args, PyObject *kwargs,
             target = IMPL(target)->parent;
         }
         if (target == ts->current) {
+            if (ts->trace != NULL &&
+                g_call_trace(ts, args ? str_switch : str_throw, target, target) < 0) {
+                Py_XDECREF(args);
+                Py_XDECREF(kwargs);
+                Py_XDECREF(exc_type);
+                Py_XDECREF(exc_value);
+                Py_XDECREF(exc_traceback);
+                return NULL;
+            }
             if (args == NULL) {
                 PyErr_Restore(exc_type, exc_value, exc_traceback);
                 Py_XDECREF(kwargs);
@@ -756,7 +765,8 @@ Greenlet_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (ts == NULL) {
         return NULL;
     }
-    PyGreenlet *self = (PyGreenlet *)type->tp_alloc(type, 0);
+    /* object.__new__ allocates, and refuses abstract classes (abc.ABCMeta subclasses). */
+    PyGreenlet *self = (PyGreenlet *)PyBaseObject_Type.tp_new(type, empty_tuple, NULL);
     if (self == NULL) {
         return NULL;
     }
@@ -1124,7 +1134,7 @@ static PyObject *
 greenlet_get_frame(PyGreenlet *self, void *closure)
 {
     greenlet_impl *impl = IMPL(self);
-    if (g_state(self) == ZGL_SUSPENDED && impl->py.top_frame != NULL) {
+    if (g_state(self) == ZGL_SUSPENDED && impl->py.top_frame != NULL && g_thread(self) != NULL) {
         return Py_NewRef(impl->py.top_frame);
     }
     Py_RETURN_NONE;
