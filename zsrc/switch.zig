@@ -61,7 +61,8 @@ pub const Thread = extern struct {
         return transfer(thread, target);
     }
 
-    /// The running stack has finished: it becomes dead, and its bytes are not saved.
+    /// The running stack has finished: it becomes dead, and its bytes are not saved. Returns
+    /// `.started` running as a pending `target`, or `.err_nomem` still running as before.
     pub fn finish(thread: *Thread, target: *Stack, stack_far_marker: usize) Status {
         const current = thread.current;
         assert(current.state == .running);
@@ -72,6 +73,8 @@ pub const Thread = extern struct {
             target.previous = current.previous;
         }
         const status = transfer(thread, target);
+        // Only a refused allocation, or the first entry into a pending target, returns here.
+        if (status == .started) return status;
         assert(status == .err_nomem);
         if (target.state == .pending) {
             target.stack_far = 0;

@@ -75,7 +75,8 @@ zgl_status zgl_start(zgl_thread *thread, zgl_stack *target, void *stack_far_mark
 /* Switch from the running stack to the suspended `target`. Returns in `target`. */
 zgl_status zgl_switch(zgl_thread *thread, zgl_stack *target);
 /* Like zgl_switch or zgl_start, but the running stack has finished: it becomes dead and its
- * bytes are not saved. Returns only with ZGL_ERR_NOMEM, in which case it is still running. */
+ * bytes are not saved. Returns ZGL_STARTED running as a pending `target`; otherwise only
+ * ZGL_ERR_NOMEM returns, with the finished stack still running. */
 zgl_status zgl_finish(zgl_thread *thread, zgl_stack *target, void *stack_far_marker);
 /* Free the heap copy of a stack that will never run again and mark it dead. `thread` is the
  * thread the stack ran on, or NULL once that thread has ended. */
