@@ -4,7 +4,6 @@ import traceback
 
 import pytest
 
-import greenlet
 from greenlet import getcurrent
 from greenlet import greenlet as Greenlet
 
@@ -630,3 +629,56 @@ def test_generator_like_usage():
         seen.append(item)
     assert seen == ['a', 'b', 'c']
     assert g.dead
+
+
+def test_switch_arguments_are_not_leaked():
+    payload = object()
+    key_payload = object()
+    baseline = (sys.getrefcount(payload), sys.getrefcount(key_payload))
+
+    def body():
+        while True:
+            getcurrent().parent.switch()
+
+    g = Greenlet(body)
+    g.switch()
+    for _ in range(200):
+        g.switch(payload)
+        g.switch(payload, k=key_payload)
+        g.switch(k=key_payload)
+        getcurrent().switch(payload, key_payload)
+    g.throw()
+    assert (sys.getrefcount(payload), sys.getrefcount(key_payload)) == baseline
+
+
+def test_return_values_are_not_leaked():
+    payload = object()
+    baseline = sys.getrefcount(payload)
+    for _ in range(200):
+        assert Greenlet(lambda: payload).switch() is payload
+    assert sys.getrefcount(payload) == baseline
+
+
+def test_pending_args_delivered_when_switching_greenlet_is_released():
+    # A greenlet that drops the last outside reference to itself and then
+    # switches away with a value is killed during that switch; the value
+    # it sent still arrives.
+    main = getcurrent()
+    cleanup = []
+    holder = []
+
+    def worker():
+        value = main.switch('primed')
+        del holder[:]
+        starter.parent = main  # the finished starter stops referencing us
+        try:
+            main.switch(value)
+        finally:
+            cleanup.append('worker finally')
+
+    holder.append(Greenlet(worker))
+    assert holder[0].switch() == 'primed'
+    starter = Greenlet(lambda: 'the value', parent=holder[0])
+    assert starter.switch() == 'the value'
+    assert cleanup == ['worker finally']
+    assert holder == []

@@ -99,11 +99,10 @@ def test_greenlets_run_normally_in_threads(thread_baseline):
 
 def test_main_greenlet_of_exited_thread_is_dead(thread_baseline):
     holder = run_in_thread(lambda: [getcurrent()])
-    other_main = holder[0]
-    assert wait_until(lambda: other_main.dead)
+    assert wait_until(lambda: holder[0].dead)
+    other_main = holder.pop()
     assert not other_main
     assert repr(other_main).endswith(' (thread exited) dead>')
-    del holder, other_main
 
 
 class _ParkedInThread:
@@ -281,7 +280,8 @@ def test_greenlets_outliving_their_thread_are_released(thread_baseline):
     for g in survivors:
         assert repr(g).endswith(' (thread exited) dead>')
         assert g.gr_frame is None
-    del survivors
+    del g
+    del survivors[:]
     pending, _ = settle()
     assert pending == 0
     # Nothing runs inside a greenlet whose thread no longer exists.

@@ -18,6 +18,10 @@
 #define GREENLET_PY314 (PY_VERSION_HEX >= 0x030E0000)
 #define GREENLET_USE_CFRAME (!GREENLET_PY313)
 
+#if !GREENLET_PY311
+typedef CFrame _PyCFrame; /* the 3.10 name of the C frame record */
+#endif
+
 #if GREENLET_PY311
 #  ifndef Py_BUILD_CORE
 #    define Py_BUILD_CORE 1

@@ -1,0 +1,246 @@
+"""Misuse of the API raises the documented exception (never crashes)."""
+import pickle
+import sys
+
+import pytest
+
+import greenlet
+from greenlet import getcurrent
+from greenlet import greenlet as Greenlet
+
+
+def _pending():
+    return Greenlet(lambda *a, **k: None)
+
+
+def _suspended():
+    main = getcurrent()
+    g = Greenlet(lambda: main.switch())
+    g.switch()
+    return g
+
+
+def _dead():
+    g = Greenlet(lambda: None)
+    g.switch()
+    return g
+
+
+def _set(obj, name, value):
+    setattr(obj, name, value)
+
+
+class _BadBool:
+    def __bool__(self):
+        raise ZeroDivisionError('no truth')
+
+
+ANY = object()  # message not compared
+
+# (id, action, exception type, exact message or ANY)
+MISUSE = [
+    ('ctor-three-args', lambda: Greenlet(None, None, None), TypeError,
+     'green() takes at most 2 arguments (3 given)'),
+    ('ctor-parent-int', lambda: Greenlet(parent=1), TypeError,
+     'GreenletChecker: Expected any type of greenlet, not int'),
+    ('ctor-parent-str', lambda: Greenlet(None, 'p'), TypeError,
+     'GreenletChecker: Expected any type of greenlet, not str'),
+    ('parent-none', lambda: _set(_pending(), 'parent', None), TypeError,
+     'GreenletChecker: Expected any type of greenlet, not NoneType'),
+    ('parent-self', lambda: (lambda g: _set(g, 'parent', g))(_pending()),
+     ValueError, 'cyclic parent chain'),
+    ('parent-delete', lambda: delattr(_pending(), 'parent'), AttributeError,
+     "can't delete attribute"),
+    ('main-parent-set', lambda: _set(getcurrent(), 'parent', _pending()),
+     AttributeError, 'cannot set the parent of a main greenlet'),
+    ('main-run-get', lambda: getcurrent().run, AttributeError,
+     'Main greenlets do not have a run attribute.'),
+    ('main-run-set', lambda: _set(getcurrent(), 'run', len), AttributeError,
+     'Main greenlets do not have a run attribute.'),
+    ('run-set-suspended', lambda: _set(_suspended(), 'run', len), AttributeError,
+     'run cannot be set after the start of the greenlet'),
+    ('run-set-dead', lambda: _set(_dead(), 'run', len), AttributeError,
+     'run cannot be set after the start of the greenlet'),
+    ('run-get-dead', lambda: _dead().run, AttributeError, 'run'),
+    ('no-run-switch', lambda: Greenlet().switch(), AttributeError, 'run'),
+    ('no-run-throw', lambda: Greenlet().throw(), AttributeError, 'run'),
+    ('run-not-callable', lambda: Greenlet(3).switch(), TypeError,
+     "'int' object is not callable"),
+    ('gr-frame-set', lambda: _set(_pending(), 'gr_frame', None), AttributeError,
+     "attribute 'gr_frame' of 'greenlet.greenlet' objects is not writable"),
+    ('dead-set', lambda: _set(_pending(), 'dead', True), AttributeError,
+     "attribute 'dead' of 'greenlet.greenlet' objects is not writable"),
+    ('stack-saved-set', lambda: _set(_pending(), '_stack_saved', 0),
+     AttributeError,
+     "attribute '_stack_saved' of 'greenlet.greenlet' objects is not writable"),
+    ('dict-set-list', lambda: _set(_pending(), '__dict__', []), TypeError,
+     '__dict__ must be a dictionary'),
+    ('dict-delete', lambda: delattr(_pending(), '__dict__'), TypeError,
+     '__dict__ may not be deleted'),
+    ('context-set-int', lambda: _set(_pending(), 'gr_context', 1), TypeError,
+     'greenlet context must be a contextvars.Context or None'),
+    ('context-delete', lambda: delattr(_pending(), 'gr_context'), AttributeError,
+     "can't delete context attribute"),
+    ('pickle', lambda: pickle.dumps(_pending(), 2), TypeError,
+     "cannot serialize 'greenlet.greenlet' object"),
+    ('getstate', lambda: getcurrent().__getstate__(), TypeError,
+     "cannot serialize 'greenlet.greenlet' object"),
+    ('throw-int', lambda: _suspended().throw(1), TypeError,
+     'exceptions must be classes, or instances, not int'),
+    ('throw-instance-and-value', lambda: _suspended().throw(KeyError(), 1),
+     TypeError, 'instance exception may not have a separate value'),
+    ('throw-bad-tb', lambda: _suspended().throw(KeyError, None, 'tb'), TypeError,
+     'throw() third argument must be a traceback object'),
+    ('throw-four-args', lambda: _pending().throw(KeyError, None, None, None),
+     TypeError, 'throw() takes at most 3 arguments (4 given)'),
+    ('throw-keywords', lambda: _pending().throw(typ=KeyError), TypeError, ANY),
+    ('unbound-switch-on-non-greenlet', lambda: Greenlet.switch(object()),
+     TypeError, ANY),
+    ('unbound-throw-on-non-greenlet', lambda: Greenlet.throw(1), TypeError, ANY),
+    ('parent-descriptor-on-non-greenlet', lambda: Greenlet.parent.__get__(1),
+     TypeError, ANY),
+    ('settrace-no-args', lambda: greenlet.settrace(), TypeError, ANY),
+    ('getcurrent-with-args', lambda: greenlet.getcurrent(1), TypeError, ANY),
+    ('gettrace-with-args', lambda: greenlet.gettrace(1), TypeError, ANY),
+    ('optional-cleanup-bad-bool',
+     lambda: greenlet.enable_optional_cleanup(_BadBool()), ZeroDivisionError,
+     'no truth'),
+    ('init-again-bad-parent', lambda: _pending().__init__(None, 5), TypeError,
+     'GreenletChecker: Expected any type of greenlet, not int'),
+]
+
+
+@pytest.mark.parametrize('action, exc_type, message',
+                         [pytest.param(a, e, m, id=i) for i, a, e, m in MISUSE])
+def test_misuse_raises(action, exc_type, message):
+    with pytest.raises(exc_type) as info:
+        action()
+    assert type(info.value) is exc_type
+    if message is not ANY:
+        assert str(info.value) == message
+    # The interpreter and the greenlet machinery are still fine.
+    assert Greenlet(lambda: 'alive').switch() == 'alive'
+    assert greenlet.gettrace() is None
+
+
+def test_reinit_of_pending_greenlet_replaces_run_and_parent():
+    g = Greenlet(lambda: 'old')
+    other = Greenlet(lambda *a: ('other', a))
+    g.__init__(lambda: 'new', other)
+    assert g.parent is other
+    assert g.switch() == ('other', ('new',))
+
+
+def test_switching_into_running_greenlet_chain_does_not_crash():
+    main = getcurrent()
+
+    def body():
+        # Switching "up" to the parent which is running the switch that
+        # started us is a normal switch; switching to self is a no-op.
+        assert getcurrent().switch('self') == 'self'
+        return main.switch('to parent')
+
+    g = Greenlet(body)
+    assert g.switch() == 'to parent'
+    assert g.switch('finish') == 'finish'
+
+
+def test_subclass_with_failing_run_property_stays_pending():
+    class Broken(Greenlet):
+        @property
+        def run(self):
+            raise LookupError('no run for you')
+
+    b = Broken()
+    with pytest.raises(LookupError, match='no run for you'):
+        b.switch()
+    assert not b.dead and not b
+    with pytest.raises(LookupError):
+        b.switch()
+
+
+def test_abstract_run_makes_subclass_uninstantiable():
+    import abc
+
+    class Abstract(Greenlet, metaclass=abc.ABCMeta):
+        @abc.abstractmethod
+        def run(self):
+            pass
+
+    with pytest.raises(TypeError):
+        Abstract()
+
+    class Concrete(Abstract):
+        def run(self):
+            return 'concrete'
+
+    assert Concrete().switch() == 'concrete'
+
+
+def test_run_lookup_that_switches_away_and_back():
+    main = getcurrent()
+
+    class Tricky(Greenlet):
+        def __getattribute__(self, name):
+            if name == 'run':
+                main_value = main.switch('switched during run lookup')
+                assert main_value == 'resume lookup'
+            return Greenlet.__getattribute__(self, name)
+
+        def run(self, arg):
+            return ('ran', arg)
+
+    t = Tricky()
+    starter = Greenlet(lambda: t.switch('arg'))
+    assert starter.switch() == 'switched during run lookup'
+    assert starter.switch('resume lookup') == ('ran', 'arg')
+
+
+def test_exception_swallowed_in_getattribute_does_not_replace_thrown_one():
+    class Noisy(Greenlet):
+        def __getattribute__(self, name):
+            try:
+                raise OSError('noise')
+            except OSError:
+                pass
+            return Greenlet.__getattribute__(self, name)
+
+    class Thrown(Exception):
+        pass
+
+    n = Noisy(lambda: None)
+    with pytest.raises(Thrown):
+        n.throw(Thrown())
+
+
+def test_exc_info_not_leaked_by_failed_switch():
+    g = Greenlet()
+    try:
+        g.switch()
+    except AttributeError:
+        pass
+    assert sys.exc_info() == (None, None, None)
+
+
+LOW_LEVEL_FAILURE_SCRIPT = r'''
+import sys
+import greenlet._greenlet as ext
+
+main = ext.getcurrent()
+u = ext.UnswitchableGreenlet(lambda: main.switch('parked'))
+if sys.argv[1] == 'running':
+    print(u.switch(), flush=True)
+u.force_slp_switch_error = True
+u.switch()
+print('NOT REACHED', flush=True)
+'''
+
+
+@pytest.mark.parametrize('when', ['first', 'running'])
+def test_low_level_switch_failure_aborts_process(script, when):
+    import signal
+    rc, out, err = script(LOW_LEVEL_FAILURE_SCRIPT, args=[when])
+    assert rc in (-signal.SIGABRT, -signal.SIGSEGV), (rc, out, err)
+    assert 'NOT REACHED' not in out
+    if when == 'running':
+        assert out.splitlines()[0] == 'parked'
