@@ -92,6 +92,7 @@ static zgl_allocator stack_allocator;
 static PyObject *g_switch(thread_state *ts, PyGreenlet *target, PyObject *args, PyObject *kwargs,
                           int dying);
 static thread_state *thread_state_get(void);
+static int g_dead_observed(PyGreenlet *self);
 
 /* ==== helpers ============================================================================== */
 
@@ -857,6 +858,11 @@ Greenlet_dealloc(PyGreenlet *self)
 {
     PyObject_GC_UnTrack(self);
     if (g_dealloc_kill(self)) {
+        /* The object lives on. A heap subclass's dealloc drops a type reference after ours
+         * returns; the living object still needs it. */
+        if (PyType_HasFeature(Py_TYPE(self), Py_TPFLAGS_HEAPTYPE)) {
+            Py_INCREF(Py_TYPE(self));
+        }
         PyObject_GC_Track(self);
         return;
     }
@@ -886,7 +892,7 @@ Greenlet_repr(PyGreenlet *self)
     thread_state *owner = impl->is_main ? main_thread_of(self) : g_thread(self);
     int started = g_started(self);
     int ended = started && owner == NULL;
-    int dead = g_state(self) == ZGL_DEAD || ended;
+    int dead = g_dead_observed(self);
     const char *tp_name = Py_TYPE(self)->tp_name;
     if (dead) {
         return PyUnicode_FromFormat("<%s object at %p (otid=%p)%s dead>", tp_name, self,
@@ -1119,22 +1125,36 @@ greenlet_set_parent(PyGreenlet *self, PyObject *value, void *closure)
     return 0;
 }
 
+/* A started greenlet whose thread ended can never run again. Once that is observed (through
+ * `dead` or repr), it lets go of its frame and stack copy. Returns whether it is dead. */
+static int
+g_dead_observed(PyGreenlet *self)
+{
+    greenlet_impl *impl = IMPL(self);
+    if (g_state(self) == ZGL_DEAD) {
+        return 1;
+    }
+    if (!g_started(self) || g_thread(self) != NULL) {
+        return 0;
+    }
+    if (!impl->is_main) {
+        Py_CLEAR(impl->py.top_frame);
+        zgl_stack_release(&impl->stack, &stack_allocator, NULL);
+    }
+    return 1;
+}
+
 static PyObject *
 greenlet_get_dead(PyGreenlet *self, void *closure)
 {
-    int dead = g_state(self) == ZGL_DEAD;
-    if (!dead && g_started(self)) {
-        PyGreenlet *main = IMPL(self)->is_main ? self : IMPL(self)->main_greenlet;
-        dead = main == NULL || main_thread_of(main) == NULL;
-    }
-    return PyBool_FromLong(dead);
+    return PyBool_FromLong(g_dead_observed(self));
 }
 
 static PyObject *
 greenlet_get_frame(PyGreenlet *self, void *closure)
 {
     greenlet_impl *impl = IMPL(self);
-    if (g_state(self) == ZGL_SUSPENDED && impl->py.top_frame != NULL && g_thread(self) != NULL) {
+    if (g_state(self) == ZGL_SUSPENDED && impl->py.top_frame != NULL) {
         return Py_NewRef(impl->py.top_frame);
     }
     Py_RETURN_NONE;
