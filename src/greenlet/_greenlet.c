@@ -159,6 +159,30 @@ g_active(PyGreenlet *g)
     return state == ZGL_RUNNING || state == ZGL_SUSPENDED;
 }
 
+/* 0 when `target` belongs to the calling thread, else -1 with greenlet.error set. */
+static int
+g_check_thread(thread_state *ts, PyGreenlet *target)
+{
+    PyGreenlet *main = g_find_main(target);
+    if (main == NULL) {
+        PyErr_SetString(PyExc_GreenletError, "cannot switch to a garbage collected greenlet");
+        return -1;
+    }
+    thread_state *owner = main_thread_of(main);
+    if (owner == NULL) {
+        PyErr_SetString(PyExc_GreenletError,
+                        "cannot switch to a different thread (which happens to have exited)");
+        return -1;
+    }
+    if (owner != ts) {
+        PyErr_Format(PyExc_GreenletError,
+                     "Cannot switch to a different thread\n\tCurrent:  %R\n\tExpected: %R",
+                     ts->current, main);
+        return -1;
+    }
+    return 0;
+}
+
 /* Builds what a switch() call returns from what the switcher sent. Steals both. */
 static PyObject *
 g_build_value(PyObject *args, PyObject *kwargs)
@@ -497,13 +521,9 @@ g_initialstub(thread_state *ts, PyGreenlet *self, void *stack_far_marker, int dy
         Py_DECREF(run);
         return 2;
     }
-    PyGreenlet *main = g_find_main(self);
-    if (main != ts->main) {
+    if (g_check_thread(ts, self) < 0) {
         Py_DECREF(run);
         ts_clear_passed(ts);
-        PyErr_SetString(PyExc_GreenletError, main == NULL
-                            ? "cannot switch to a garbage collected greenlet"
-                            : "cannot switch to a different thread");
         return -1;
     }
     greenlet_impl *impl = IMPL(self);
@@ -568,11 +588,16 @@ g_run_and_die(thread_state *ts, PyGreenlet *self, PyObject *run, pystate_cframe 
     impl->py.context = NULL;
     pystate_start(tstate, cframe, context);
     Py_XDECREF(context);
-    Py_CLEAR(impl->run);
 
+    /* Take what was sent before dropping the stored callable: its __del__ may switch. */
     PyObject *args, *kwargs;
     PyObject *result = NULL;
-    if (g_receive_raw(ts, &args, &kwargs) == 0 && args != NULL) {
+    int received = g_receive_raw(ts, &args, &kwargs);
+    PyObject *error_type = NULL, *error_value = NULL, *error_traceback = NULL;
+    PyErr_Fetch(&error_type, &error_value, &error_traceback);
+    Py_CLEAR(impl->run);
+    PyErr_Restore(error_type, error_value, error_traceback);
+    if (received == 0 && args != NULL) {
         result = PyObject_Call(run, args, kwargs);
         Py_DECREF(args);
         Py_XDECREF(kwargs);
@@ -592,29 +617,12 @@ g_switch(thread_state *ts, PyGreenlet *target, PyObject *args, PyObject *kwargs,
         PyErr_Fetch(&exc_type, &exc_value, &exc_traceback);
     }
     for (;;) {
-        PyGreenlet *main = g_find_main(target);
-        const char *problem = NULL;
-        thread_state *owner = main ? main_thread_of(main) : NULL;
-        if (main == NULL) {
-            problem = "cannot switch to a garbage collected greenlet";
-        }
-        else if (owner == NULL) {
-            problem = "cannot switch to a different thread (which happens to have exited)";
-        }
-        if (problem != NULL || owner != ts) {
+        if (g_check_thread(ts, target) < 0) {
             Py_XDECREF(args);
             Py_XDECREF(kwargs);
             Py_XDECREF(exc_type);
             Py_XDECREF(exc_value);
             Py_XDECREF(exc_traceback);
-            if (problem != NULL) {
-                PyErr_SetString(PyExc_GreenletError, problem);
-            }
-            else {
-                PyErr_Format(PyExc_GreenletError,
-                             "Cannot switch to a different thread\n\tCurrent:  %R\n\tExpected: %R",
-                             ts->current, main);
-            }
             return NULL;
         }
         while (g_state(target) == ZGL_DEAD) {
