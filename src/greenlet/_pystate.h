@@ -16,7 +16,11 @@
 #define GREENLET_PY312 (PY_VERSION_HEX >= 0x030C0000)
 #define GREENLET_PY313 (PY_VERSION_HEX >= 0x030D0000)
 #define GREENLET_PY314 (PY_VERSION_HEX >= 0x030E0000)
+#define GREENLET_PY315 (PY_VERSION_HEX >= 0x030F0000)
 #define GREENLET_USE_CFRAME (!GREENLET_PY313)
+/* 3.12 and 3.13 count C recursion; 3.14 measures the C stack pointer instead. All greenlets of a
+ * thread share its C stack, so the 3.14 stack limits stay valid across switches. */
+#define GREENLET_C_RECURSION (GREENLET_PY312 && !GREENLET_PY314)
 
 #if !GREENLET_PY311
 typedef CFrame _PyCFrame; /* the 3.10 name of the C frame record */
@@ -27,6 +31,9 @@ typedef CFrame _PyCFrame; /* the 3.10 name of the C frame record */
 #    define Py_BUILD_CORE 1
 #  endif
 #  include "internal/pycore_frame.h"
+#  if GREENLET_PY314
+#    include "internal/pycore_interpframe_structs.h"
+#  endif
 #endif
 
 /* A link of the interpreter's frame chain rewritten while its greenlet is suspended. */
@@ -41,8 +48,11 @@ typedef struct pystate {
     _PyErr_StackItem *exc_info;         /* NULL means the thread's own exc_state */
     _PyErr_StackItem exc_state;         /* the greenlet's outermost handled exception */
     int recursion_depth;
-#if GREENLET_PY312
+#if GREENLET_C_RECURSION
     int c_recursion_remaining;
+#endif
+#if GREENLET_PY314
+    PyObject *current_executor;
 #endif
 #if GREENLET_USE_CFRAME
     _PyCFrame *cframe;
@@ -117,6 +127,12 @@ pystate_set_current_frame(PyThreadState *tstate, struct _PyInterpreterFrame *fra
 
 /* ---- frames of a suspended greenlet ---------------------------------------------------- */
 
+#if GREENLET_PY314
+#  define pystate_frame_on_c_stack(frame) ((frame)->owner >= FRAME_OWNED_BY_INTERPRETER)
+#elif GREENLET_PY312
+#  define pystate_frame_on_c_stack(frame) ((frame)->owner == FRAME_OWNED_BY_CSTACK)
+#endif
+
 #if GREENLET_PY312
 /* Interpreter frames owned by the C stack (entry frames) live in memory that other greenlets
  * reuse while this one is suspended. Skip them in the chain, so that walking f_back from a
@@ -128,11 +144,11 @@ pystate_hide_frames(pystate *state, PyThreadState *tstate)
     for (struct _PyInterpreterFrame *frame = pystate_current_frame(tstate); frame != NULL;
          frame = frame->previous) {
         struct _PyInterpreterFrame *previous = frame->previous;
-        if (previous == NULL || previous->owner != FRAME_OWNED_BY_CSTACK) {
+        if (previous == NULL || !pystate_frame_on_c_stack(previous)) {
             continue;
         }
         struct _PyInterpreterFrame *beyond = previous;
-        while (beyond != NULL && beyond->owner == FRAME_OWNED_BY_CSTACK) {
+        while (beyond != NULL && pystate_frame_on_c_stack(beyond)) {
             beyond = beyond->previous;
         }
         if (state->links_count == state->links_capacity) {
@@ -217,8 +233,11 @@ pystate_save(pystate *state, PyThreadState *tstate)
     state->exc_info = tstate->exc_info;
     state->exc_state = tstate->exc_state;
     state->recursion_depth = pystate_recursion_depth(tstate);
-#if GREENLET_PY312
+#if GREENLET_C_RECURSION
     state->c_recursion_remaining = tstate->c_recursion_remaining;
+#endif
+#if GREENLET_PY314
+    state->current_executor = tstate->current_executor;
 #endif
 #if GREENLET_USE_CFRAME
     state->cframe = tstate->cframe;
@@ -255,8 +274,11 @@ pystate_restore(pystate *state, PyThreadState *tstate, int use_tracing)
     memset(&state->exc_state, 0, sizeof(state->exc_state));
     state->exc_info = NULL;
     pystate_set_recursion_depth(tstate, state->recursion_depth);
-#if GREENLET_PY312
+#if GREENLET_C_RECURSION
     tstate->c_recursion_remaining = state->c_recursion_remaining;
+#endif
+#if GREENLET_PY314
+    tstate->current_executor = state->current_executor;
 #endif
 #if GREENLET_USE_CFRAME
     tstate->cframe = state->cframe;
