@@ -7,11 +7,17 @@ const builtin = @import("builtin");
 
 const implementation = switch (builtin.cpu.arch) {
     .x86_64 => @import("arch/x86_64.zig"),
+    .x86 => @import("arch/x86.zig"),
+    .aarch64 => @import("arch/aarch64.zig"),
+    .arm, .thumb => @import("arch/arm.zig"),
+    .riscv64 => @import("arch/riscv64.zig"),
+    .powerpc64le => @import("arch/ppc64le.zig"),
+    .s390x => @import("arch/s390x.zig"),
     else => @compileError("zgl: no stack switch for " ++ @tagName(builtin.cpu.arch) ++
         "; supported targets: " ++ supported),
 };
 
-pub const supported = "x86_64";
+pub const supported = "x86_64, x86, aarch64, arm (and thumb), riscv64, powerpc64le, s390x";
 
 pub const switchStack = implementation.switchStack;
 pub const name = implementation.name;
