@@ -64,6 +64,7 @@ struct thread_state {
     PyObject *pass_exc_value;
     PyObject *pass_exc_traceback;
     int use_tracing;
+    pystate_chunks chunks;           /* interpreter data-stack chunks for new greenlets */
     thread_state *next_ended;
 };
 
@@ -260,6 +261,7 @@ thread_state_release(thread_state *ts)
     Py_CLEAR(ts->kill_list);
     Py_CLEAR(ts->current);
     Py_CLEAR(ts->main);
+    pystate_chunks_clear(&ts->chunks);
     PyMem_RawFree(ts);
 }
 
@@ -556,7 +558,7 @@ g_die(PyGreenlet *self, PyObject *result)
         Py_XDECREF(type);
         Py_XDECREF(traceback);
     }
-    pystate_finish(PyThreadState_Get());
+    pystate_finish(PyThreadState_Get(), &ts->chunks);
     /* Borrowed: a successful switch never comes back to drop a reference, and the chain stays
      * alive through `self`, which the thread state holds until the parent has resumed. */
     PyGreenlet *parent = IMPL(self)->parent;
@@ -586,7 +588,7 @@ g_run_and_die(thread_state *ts, PyGreenlet *self, PyObject *run, pystate_cframe 
     greenlet_impl *impl = IMPL(self);
     PyObject *context = impl->py.context;
     impl->py.context = NULL;
-    pystate_start(tstate, cframe, context);
+    pystate_start(tstate, cframe, context, &ts->chunks);
     Py_XDECREF(context);
 
     /* Take what was sent before dropping the stored callable: its __del__ may switch. */
@@ -716,7 +718,7 @@ g_discard_stack(PyGreenlet *self)
     thread_state *owner = impl->is_main ? main_thread_of(self) : g_thread(self);
     int ours = owner != NULL && owner == tls_state;
     if (ours) {
-        pystate_discard(&impl->py);
+        pystate_discard(&impl->py, &owner->chunks);
     }
     zgl_stack_release(&impl->stack, &stack_allocator, ours ? &owner->zthread : NULL);
 }
@@ -880,7 +882,7 @@ Greenlet_dealloc(PyGreenlet *self)
     greenlet_impl *impl = IMPL(self);
     if (impl != NULL) {
         g_discard_stack(self);
-        pystate_discard(&impl->py);
+        pystate_discard(&impl->py, NULL);
         pystate_free(&impl->py);
         if (impl->is_main) {
             atomic_fetch_sub(&total_main_greenlets, 1);

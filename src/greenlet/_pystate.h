@@ -36,6 +36,17 @@ typedef CFrame _PyCFrame; /* the 3.10 name of the C frame record */
 #  endif
 #endif
 
+/* Interpreter data-stack chunks kept by a thread for the greenlets it starts, so that starting
+ * a greenlet maps no memory (CPython would map a fresh 16 KiB root chunk for each). */
+#define PYSTATE_CHUNK_BYTES (16 * 1024)
+#define PYSTATE_CHUNKS_KEPT 8
+typedef struct pystate_chunks {
+#if GREENLET_PY311
+    _PyStackChunk *free[PYSTATE_CHUNKS_KEPT];
+#endif
+    int count;
+} pystate_chunks;
+
 /* A link of the interpreter's frame chain rewritten while its greenlet is suspended. */
 typedef struct frame_link {
     void *frame;
@@ -329,10 +340,79 @@ typedef _PyCFrame pystate_cframe;
 typedef char pystate_cframe;
 #endif
 
+#if GREENLET_PY311
+static void
+pystate_free_chunk(_PyStackChunk *chunk)
+{
+    PyObjectArenaAllocator allocator;
+    PyObject_GetArenaAllocator(&allocator);
+    if (allocator.free != NULL) {
+        allocator.free(allocator.ctx, chunk, chunk->size);
+    }
+}
+
+/* Frees a chain of chunks, keeping root chunks of the usual size for reuse. */
+static void
+pystate_release_chunks(_PyStackChunk *chunk, pystate_chunks *chunks)
+{
+    while (chunk != NULL) {
+        _PyStackChunk *previous = chunk->previous;
+        if (previous == NULL && chunk->size == PYSTATE_CHUNK_BYTES && chunks != NULL &&
+            chunks->count < PYSTATE_CHUNKS_KEPT) {
+            chunks->free[chunks->count++] = chunk;
+        }
+        else {
+            pystate_free_chunk(chunk);
+        }
+        chunk = previous;
+    }
+}
+
+/* Gives the thread state a root chunk, as CPython's first frame push would: the first slot
+ * is skipped so that popping frames never frees the root. */
+static void
+pystate_install_root_chunk(PyThreadState *tstate, pystate_chunks *chunks)
+{
+    _PyStackChunk *chunk = NULL;
+    if (chunks->count > 0) {
+        chunk = chunks->free[--chunks->count];
+    }
+    else {
+        PyObjectArenaAllocator allocator;
+        PyObject_GetArenaAllocator(&allocator);
+        if (allocator.alloc != NULL) {
+            chunk = allocator.alloc(allocator.ctx, PYSTATE_CHUNK_BYTES);
+        }
+        if (chunk == NULL) {
+            return; /* CPython allocates one at the first call instead */
+        }
+        chunk->size = PYSTATE_CHUNK_BYTES;
+    }
+    chunk->previous = NULL;
+    chunk->top = 0;
+    tstate->datastack_chunk = chunk;
+    tstate->datastack_top = &chunk->data[1];
+    tstate->datastack_limit = (PyObject **)((char *)chunk + PYSTATE_CHUNK_BYTES);
+}
+#endif
+
+static void
+pystate_chunks_clear(pystate_chunks *chunks)
+{
+#if GREENLET_PY311
+    while (chunks->count > 0) {
+        pystate_free_chunk(chunks->free[--chunks->count]);
+    }
+#else
+    (void)chunks;
+#endif
+}
+
 /* Sets up the thread state for a greenlet that starts running now, on top of whatever the
  * greenlet that started it left there (already saved). */
 static void
-pystate_start(PyThreadState *tstate, pystate_cframe *cframe, PyObject *context)
+pystate_start(PyThreadState *tstate, pystate_cframe *cframe, PyObject *context,
+              pystate_chunks *chunks)
 {
     Py_XSETREF(tstate->context, Py_XNewRef(context));
     tstate->context_ver++;
@@ -350,7 +430,9 @@ pystate_start(PyThreadState *tstate, pystate_cframe *cframe, PyObject *context)
     tstate->datastack_chunk = NULL;
     tstate->datastack_top = NULL;
     tstate->datastack_limit = NULL;
+    pystate_install_root_chunk(tstate, chunks);
 #else
+    (void)chunks;
     tstate->frame = NULL;
 #endif
 #if GREENLET_PY313
@@ -363,44 +445,34 @@ pystate_start(PyThreadState *tstate, pystate_cframe *cframe, PyObject *context)
 #endif
 }
 
-#if GREENLET_PY311
-static void
-pystate_free_chunks(_PyStackChunk *chunk)
-{
-    PyObjectArenaAllocator allocator;
-    PyObject_GetArenaAllocator(&allocator);
-    while (chunk != NULL && allocator.free != NULL) {
-        _PyStackChunk *previous = chunk->previous;
-        allocator.free(allocator.ctx, chunk, chunk->size);
-        chunk = previous;
-    }
-}
-#endif
-
 /* The running greenlet has finished: release the interpreter memory it used for frames. */
 static void
-pystate_finish(PyThreadState *tstate)
+pystate_finish(PyThreadState *tstate, pystate_chunks *chunks)
 {
 #if GREENLET_PY311
     _PyStackChunk *chunk = tstate->datastack_chunk;
     tstate->datastack_chunk = NULL;
     tstate->datastack_top = NULL;
     tstate->datastack_limit = NULL;
-    pystate_free_chunks(chunk);
+    pystate_release_chunks(chunk, chunks);
 #else
     (void)tstate;
+    (void)chunks;
 #endif
 }
 
-/* A suspended greenlet will never run again: drop what it held. `same_thread` says whether its
- * interpreter frame memory may be freed (it belongs to a live thread that is ours). */
+/* A suspended greenlet will never run again: drop what it held. `chunks` is the cache of the
+ * thread it ran on, or NULL when that thread has ended. */
 static void
-pystate_discard(pystate *state)
+pystate_discard(pystate *state, pystate_chunks *chunks)
 {
 #if GREENLET_PY311
-    pystate_free_chunks(state->datastack_chunk);
+    _PyStackChunk *chunk = state->datastack_chunk;
     state->datastack_chunk = NULL;
     state->current_frame = NULL;
+    pystate_release_chunks(chunk, chunks);
+#else
+    (void)chunks;
 #endif
     state->links_count = 0;
     Py_CLEAR(state->context);
