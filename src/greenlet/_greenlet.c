@@ -723,6 +723,20 @@ g_discard_stack(PyGreenlet *self)
     zgl_stack_release(&impl->stack, &stack_allocator, ours ? &owner->zthread : NULL);
 }
 
+/* A started greenlet whose thread ended can never run again: release its frames' contents
+ * and its stack copy. */
+static void
+g_forget_ended(PyGreenlet *self)
+{
+    greenlet_impl *impl = IMPL(self);
+    zgl_state state = zgl_stack_state(&impl->stack);
+    if (impl->is_main || state == ZGL_PENDING || state == ZGL_DEAD || g_thread(self) != NULL) {
+        return;
+    }
+    pystate_clear_frames(&impl->py);
+    zgl_stack_release(&impl->stack, &stack_allocator, NULL);
+}
+
 /* Returns 1 when the object must stay alive (it was resurrected, handed to its thread, or
  * could not be killed). */
 static int
@@ -881,6 +895,7 @@ Greenlet_dealloc(PyGreenlet *self)
     }
     greenlet_impl *impl = IMPL(self);
     if (impl != NULL) {
+        g_forget_ended(self);
         g_discard_stack(self);
         pystate_discard(&impl->py, NULL);
         pystate_free(&impl->py);
@@ -1147,10 +1162,7 @@ g_dead_observed(PyGreenlet *self)
     if (!g_started(self) || g_thread(self) != NULL) {
         return 0;
     }
-    if (!impl->is_main) {
-        Py_CLEAR(impl->py.top_frame);
-        zgl_stack_release(&impl->stack, &stack_allocator, NULL);
-    }
+    g_forget_ended(self);
     return 1;
 }
 

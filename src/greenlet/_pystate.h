@@ -33,6 +33,7 @@ typedef CFrame _PyCFrame; /* the 3.10 name of the C frame record */
 #  include "internal/pycore_frame.h"
 #  if GREENLET_PY314
 #    include "internal/pycore_interpframe_structs.h"
+#    include "internal/pycore_stackref.h"
 #  endif
 #endif
 
@@ -460,6 +461,83 @@ pystate_finish(PyThreadState *tstate, pystate_chunks *chunks)
     (void)chunks;
 #endif
 }
+
+/* ---- a greenlet that will never resume ------------------------------------------------ */
+
+#if GREENLET_PY311
+#  if GREENLET_PY314
+#    define pystate_frame_code_clear(frame) PyStackRef_CLEAR((frame)->f_executable)
+#    define pystate_frame_func_clear(frame) PyStackRef_CLEAR((frame)->f_funcobj)
+#    define pystate_frame_stack_size(frame) ((int)((frame)->stackpointer - (frame)->localsplus))
+#    define pystate_frame_slot_clear(frame, index) PyStackRef_CLEAR((frame)->localsplus[index])
+#    define pystate_frame_stack_reset(frame) ((frame)->stackpointer = (frame)->localsplus)
+#  else
+#    if GREENLET_PY313
+#      define pystate_frame_code_clear(frame) Py_CLEAR((frame)->f_executable)
+#    else
+#      define pystate_frame_code_clear(frame) Py_CLEAR((frame)->f_code)
+#    endif
+#    if GREENLET_PY312
+#      define pystate_frame_func_clear(frame) Py_CLEAR((frame)->f_funcobj)
+#    else
+#      define pystate_frame_func_clear(frame) Py_CLEAR((frame)->f_func)
+#    endif
+/* Before 3.14 the interpreter does not store the evaluation stack depth of a running frame at
+ * every call, so only the fast locals (always valid) are released; the evaluation stack of a
+ * frame suspended in a call is left as it is. */
+#    if GREENLET_PY313
+#      define pystate_frame_stack_size(frame)                                                \
+           (PyCode_Check((frame)->f_executable)                                              \
+                ? ((PyCodeObject *)(frame)->f_executable)->co_nlocalsplus : 0)
+#    else
+#      define pystate_frame_stack_size(frame) ((frame)->f_code->co_nlocalsplus)
+#    endif
+#    define pystate_frame_slot_clear(frame, index) Py_CLEAR((frame)->localsplus[index])
+#    define pystate_frame_stack_reset(frame) ((void)0)
+#  endif
+
+/* Releases what the interpreter frames of a suspended greenlet that will never resume hold
+ * (locals, evaluation stack, function, code), as returning from them would have. A frame whose
+ * frame object is referenced from elsewhere keeps everything, and then so does the greenlet's
+ * data-stack memory, which that object still points into (it is never freed). Only frames in
+ * the data stack are touched; the C stack they ran on may be gone. */
+static void
+pystate_clear_frames(pystate *state)
+{
+    Py_CLEAR(state->top_frame);
+    int releasable = 1;
+    for (struct _PyInterpreterFrame *frame = state->current_frame; frame != NULL;
+         frame = frame->previous) {
+        if (frame->owner != FRAME_OWNED_BY_THREAD) {
+            continue; /* a generator's frame belongs to the generator */
+        }
+        if (frame->frame_obj != NULL && Py_REFCNT(frame->frame_obj) > 1) {
+            releasable = 0;
+            continue;
+        }
+        int size = pystate_frame_stack_size(frame);
+        for (int index = 0; index < size; index++) {
+            pystate_frame_slot_clear(frame, index);
+        }
+        pystate_frame_stack_reset(frame);
+        Py_CLEAR(frame->f_locals);
+        Py_CLEAR(frame->frame_obj);
+        pystate_frame_func_clear(frame);
+        pystate_frame_code_clear(frame);
+    }
+    state->current_frame = NULL;
+    state->links_count = 0;
+    if (!releasable) {
+        state->datastack_chunk = NULL;
+    }
+}
+#else
+static void
+pystate_clear_frames(pystate *state)
+{
+    Py_CLEAR(state->top_frame);
+}
+#endif
 
 /* A suspended greenlet will never run again: drop what it held. `chunks` is the cache of the
  * thread it ran on, or NULL when that thread has ended. */
