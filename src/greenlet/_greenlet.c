@@ -56,6 +56,7 @@ struct thread_state {
     PyGreenlet *current;             /* strong */
     PyObject *trace;                 /* strong, or NULL */
     PyObject *kill_list;             /* greenlets released by other threads, to kill here */
+    pthread_mutex_t kill_lock;       /* guards kill_list against other threads */
     /* A switch in progress: what the target receives. */
     PyGreenlet *origin;              /* strong while set */
     PyObject *pass_args;             /* tuple, or NULL when an exception is sent */
@@ -262,6 +263,7 @@ thread_state_release(thread_state *ts)
     Py_CLEAR(ts->current);
     Py_CLEAR(ts->main);
     pystate_chunks_clear(&ts->chunks);
+    pthread_mutex_destroy(&ts->kill_lock);
     PyMem_RawFree(ts);
 }
 
@@ -316,6 +318,7 @@ thread_state_create(void)
         return NULL;
     }
     ts->current = (PyGreenlet *)Py_NewRef(ts->main);
+    pthread_mutex_init(&ts->kill_lock, NULL);
     zgl_thread_init(&ts->zthread, &IMPL(ts->main)->stack, &stack_allocator);
     if (pthread_setspecific(tls_key, ts) != 0) {
         thread_state_release(ts);
@@ -330,11 +333,36 @@ thread_state_create(void)
 static void
 thread_state_drain_kills(thread_state *ts)
 {
-    while (ts->kill_list != NULL && PyList_GET_SIZE(ts->kill_list) > 0) {
+    for (;;) {
+        pthread_mutex_lock(&ts->kill_lock);
         PyObject *list = ts->kill_list;
         ts->kill_list = NULL;
+        pthread_mutex_unlock(&ts->kill_lock);
+        if (list == NULL) {
+            return;
+        }
         Py_DECREF(list); /* each greenlet is killed as its last reference goes */
     }
+}
+
+/* Hands a greenlet released in another thread to its own thread, which kills it at its next
+ * switch. Steals a reference. Returns -1 (reference kept by the caller) on failure. */
+static int
+thread_state_queue_kill(thread_state *owner, PyGreenlet *self)
+{
+    pthread_mutex_lock(&owner->kill_lock);
+    int result = -1;
+    if (owner->kill_list == NULL) {
+        __atomic_store_n(&owner->kill_list, PyList_New(0), __ATOMIC_RELEASE);
+    }
+    if (owner->kill_list != NULL) {
+        result = PyList_Append(owner->kill_list, (PyObject *)self);
+    }
+    pthread_mutex_unlock(&owner->kill_lock);
+    if (result < 0) {
+        PyErr_Clear();
+    }
+    return result;
 }
 
 static inline thread_state *
@@ -344,7 +372,7 @@ thread_state_get(void)
     if (ts == NULL) {
         ts = thread_state_create();
     }
-    else if (ts->kill_list != NULL) {
+    else if (__atomic_load_n(&ts->kill_list, __ATOMIC_ACQUIRE) != NULL) {
         thread_state_drain_kills(ts);
     }
     return ts;
@@ -754,16 +782,9 @@ g_dealloc_kill(PyGreenlet *self)
     thread_state *ts = tls_state;
     if (owner != ts) {
         /* Another thread's greenlet: that thread kills it at its next switch. */
-        if (owner->kill_list == NULL) {
-            owner->kill_list = PyList_New(0);
-        }
-        if (owner->kill_list != NULL && PyList_Append(owner->kill_list, (PyObject *)self) == 0) {
-            Py_SET_REFCNT(self, Py_REFCNT(self) - 1);
-            return 1;
-        }
-        PyErr_Clear();
+        int queued = thread_state_queue_kill(owner, self) == 0;
         Py_SET_REFCNT(self, Py_REFCNT(self) - 1);
-        return 0;
+        return queued;
     }
     g_kill(ts, self);
     Py_SET_REFCNT(self, Py_REFCNT(self) - 1);
@@ -851,6 +872,7 @@ Greenlet_traverse(PyGreenlet *self, visitproc visit, void *arg)
     return pystate_traverse(&impl->py, visit, arg);
 }
 
+#ifndef Py_GIL_DISABLED
 static int
 Greenlet_is_gc(PyGreenlet *self)
 {
@@ -862,11 +884,18 @@ Greenlet_is_gc(PyGreenlet *self)
      * see: never treat it as garbage. */
     return zgl_stack_state(&impl->stack) != ZGL_SUSPENDED || g_thread(self) == NULL;
 }
+#endif
 
 static int
 Greenlet_clear(PyGreenlet *self)
 {
     greenlet_impl *impl = IMPL(self);
+    /* The collector found a suspended greenlet in unreachable garbage (builds where suspended
+     * greenlets are collectable): let its finally blocks run before its references go. */
+    if (impl != NULL && !impl->is_main && zgl_stack_state(&impl->stack) == ZGL_SUSPENDED &&
+        g_thread(self) != NULL && g_thread(self) == tls_state && !greenlet_is_finalizing()) {
+        g_kill(tls_state, self);
+    }
     Py_CLEAR(self->dict);
     if (impl != NULL) {
         Py_CLEAR(impl->run);
@@ -1299,7 +1328,10 @@ static PyTypeObject PyGreenlet_Type = {
     .tp_alloc = PyType_GenericAlloc,
     .tp_new = Greenlet_new,
     .tp_free = PyObject_GC_Del,
+#ifndef Py_GIL_DISABLED
+    /* The free-threaded collector requires every tracked object to be collectable. */
     .tp_is_gc = (inquiry)Greenlet_is_gc,
+#endif
 };
 
 /* ==== a greenlet whose switches can be made to fail, for tests ============================ */
@@ -1656,6 +1688,12 @@ PyInit__greenlet(void)
     if (module == NULL) {
         return NULL;
     }
+#ifdef Py_GIL_DISABLED
+    /* Switching is per thread, and what threads share is locked or atomic. */
+    if (PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED) < 0) {
+        goto failed;
+    }
+#endif
     if (module_add_constants(module) < 0 ||
         PyModule_AddObjectRef(module, "greenlet", (PyObject *)&PyGreenlet_Type) < 0 ||
         PyModule_AddObjectRef(module, "UnswitchableGreenlet",
