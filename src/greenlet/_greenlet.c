@@ -98,10 +98,20 @@ static int g_dead_observed(PyGreenlet *self);
 
 /* ==== helpers ============================================================================== */
 
+/* Stack-copy allocations left before they start failing; -1 never fails (tests set it). */
+static _Atomic long long stack_allocations_left = -1;
+
 static void *
 allocator_realloc(void *context, void *memory, size_t size_bytes)
 {
     (void)context;
+    long long left = atomic_load_explicit(&stack_allocations_left, memory_order_relaxed);
+    if (left >= 0) {
+        if (left == 0) {
+            return NULL;
+        }
+        atomic_fetch_sub(&stack_allocations_left, 1);
+    }
     return PyMem_RawRealloc(memory, size_bytes);
 }
 
@@ -1595,7 +1605,26 @@ module_get_tstate_trash_delete_nesting(PyObject *module, PyObject *unused)
 }
 #endif
 
+static PyObject *
+module_fail_stack_allocations(PyObject *module, PyObject *count)
+{
+    long long left = PyLong_AsLongLong(count);
+    if (left == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (left < -1) {
+        PyErr_SetString(PyExc_ValueError, "count must be -1 (never fail) or at least 0");
+        return NULL;
+    }
+    long long previous = atomic_exchange(&stack_allocations_left, left);
+    return PyLong_FromLongLong(previous);
+}
+
 static PyMethodDef module_methods[] = {
+    {"_fail_stack_allocations_after", module_fail_stack_allocations, METH_O,
+     "_fail_stack_allocations_after(count) -> previous count\n\nFor tests: let `count` more "
+     "stack-copy allocations succeed, then fail every one (the switch that needed it raises "
+     "MemoryError). -1 restores normal allocation."},
     {"getcurrent", module_getcurrent, METH_NOARGS,
      "getcurrent() -> greenlet\n\nThe greenlet running in the calling thread."},
     {"settrace", module_settrace, METH_O,
