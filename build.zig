@@ -51,6 +51,9 @@ pub fn build(b: *std.Build) void {
             .root_module = extension_module,
         });
         extension.linker_allow_shlib_undefined = true;
+        // memcpy and friends come from the C library, which is faster than Zig's generic ones
+        // for the stack copies; nothing else of compiler-rt is needed.
+        extension.bundle_compiler_rt = false;
         const install = b.addInstallFileWithDir(
             extension.getEmittedBin(),
             .lib,
@@ -58,6 +61,8 @@ pub fn build(b: *std.Build) void {
         );
         b.getInstallStep().dependOn(&install.step);
     }
+
+    addCapiTest(b, target, optimize, python_include, python_platinclude, ext_suffix);
 
     const header = b.addTranslateC(.{
         .root_source_file = b.path("zsrc/zgl.h"),
@@ -90,4 +95,39 @@ fn addGlue(
         .file = b.path("src/greenlet/_greenlet.c"),
         .flags = if (optimize == .debug) debug_flags else release_flags,
     });
+}
+
+/// Step `capi-test`: the C API test extension tests/c_api/_capi_test.c, a consumer of greenlet.h
+/// (from -Dgreenlet-include, default src/greenlet), installed as lib/_capi_test<ext-suffix>.
+/// Not part of the default install.
+fn addCapiTest(
+    b: *std.Build,
+    target: std.Build.ResolvedTarget,
+    optimize: std.builtin.Optimize,
+    python_include: ?[]const u8,
+    python_platinclude: ?[]const u8,
+    ext_suffix: []const u8,
+) void {
+    const greenlet_include = b.option(
+        []const u8,
+        "greenlet-include",
+        "Directory holding the greenlet.h that the C API test extension is built against.",
+    );
+    const step = b.step("capi-test", "Build the C API test extension (needs -Dpython-include).");
+    const include = python_include orelse {
+        step.dependOn(&b.addFail("capi-test needs -Dpython-include=<directory of Python.h>").step);
+        return;
+    };
+    const module = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true, .pic = true });
+    module.addIncludePath(if (greenlet_include) |dir| .{ .cwd_relative = dir } else b.path("src/greenlet"));
+    module.addSystemIncludePath(.{ .cwd_relative = include });
+    if (python_platinclude) |platinclude| module.addSystemIncludePath(.{ .cwd_relative = platinclude });
+    module.addCSourceFile(.{
+        .file = b.path("tests/c_api/_capi_test.c"),
+        .flags = &.{ "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-missing-field-initializers" },
+    });
+    const extension = b.addLibrary(.{ .name = "_capi_test", .linkage = .dynamic, .root_module = module });
+    extension.linker_allow_shlib_undefined = true;
+    const install = b.addInstallFileWithDir(extension.getEmittedBin(), .lib, b.fmt("_capi_test{s}", .{ext_suffix}));
+    step.dependOn(&install.step);
 }

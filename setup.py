@@ -1,7 +1,8 @@
 """Builds the _greenlet extension with Zig (``python -m ziglang build``); no C compiler needed.
 
 All platform logic lives in build.zig. Set GREENLET_ZIG_TARGET (e.g. aarch64-linux-gnu.2.17)
-to cross-compile, and GREENLET_ZIG_OPTIMIZE (debug, safe, fast, small) to choose the mode.
+to cross-compile, GREENLET_ZIG_CPU to choose a CPU model (default: the target's baseline; e.g.
+"native"), and GREENLET_ZIG_OPTIMIZE (debug, safe, fast, small) to choose the mode.
 """
 
 import os
@@ -36,9 +37,9 @@ class ZigBuildExt(build_ext):
             target = os.environ.get("GREENLET_ZIG_TARGET")
             if target:
                 command.append("-Dtarget=" + target)
-            cpu = os.environ.get("GREENLET_ZIG_CPU")
-            if cpu:
-                command.append("-Dcpu=" + cpu)
+            # The target's baseline CPU unless asked otherwise: a build must run on any machine
+            # of its architecture, not only on the one that built it.
+            command.append("-Dcpu=" + os.environ.get("GREENLET_ZIG_CPU", "baseline"))
             subprocess.run(command, cwd=HERE, check=True)
             output = self.get_ext_fullpath(ext.name)
             os.makedirs(os.path.dirname(output), exist_ok=True)

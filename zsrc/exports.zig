@@ -11,6 +11,8 @@ const Stack = stack_module.Stack;
 const Thread = transfer.Thread;
 const Status = transfer.Status;
 
+pub const panic = @import("panic.zig");
+
 export fn zgl_thread_init(thread: *Thread, main_stack: *Stack, allocator: *const alloc.Allocator) void {
     thread.init(main_stack, allocator);
 }

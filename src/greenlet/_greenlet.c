@@ -80,7 +80,14 @@ static PyObject *str_switch;
 static PyObject *str_throw;
 static PyObject *empty_tuple;
 
+/* The running thread's state. With glibc, the initial-exec model makes reading it a single
+ * instruction instead of a call to __tls_get_addr (glibc keeps static TLS room for modules
+ * loaded later); elsewhere the default model is used. */
+#if defined(__GLIBC__) && (defined(__GNUC__) || defined(__clang__))
+static _Thread_local thread_state *tls_state __attribute__((tls_model("initial-exec")));
+#else
 static _Thread_local thread_state *tls_state;
+#endif
 static pthread_key_t tls_key;
 
 static pthread_mutex_t ended_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -460,9 +467,8 @@ g_switchstack(thread_state *ts, PyGreenlet *target, void *stack_far_marker, int 
     else {
         status = zgl_switch(&ts->zthread, target_stack);
     }
-    /* From here on, this may be another greenlet: only `ts` and `status` are meaningful. */
-    ts = tls_state;
-    tstate = PyThreadState_Get();
+    /* From here on, this may be another greenlet. Its locals were restored with its stack, and
+     * `ts` and `tstate` are the same for every greenlet of this thread. */
     if (status == ZGL_STARTED) {
         return 1;
     }
@@ -546,7 +552,6 @@ g_initialstub(thread_state *ts, PyGreenlet *self, void *stack_far_marker, int dy
     ts->pass_args = ts->pass_kwargs = NULL;
     ts->pass_exc_type = ts->pass_exc_value = ts->pass_exc_traceback = NULL;
     PyObject *run = PyObject_GetAttr((PyObject *)self, str_run);
-    ts = tls_state;
     ts_clear_passed(ts);
     ts->pass_args = args;
     ts->pass_kwargs = kwargs;
@@ -571,13 +576,13 @@ g_initialstub(thread_state *ts, PyGreenlet *self, void *stack_far_marker, int dy
     pystate_cframe cframe;
     int result = g_switchstack(ts, self, stack_far_marker, dying);
     if (result == 1) {
-        g_run_and_die(tls_state, self, run, &cframe);
+        g_run_and_die(ts, self, run, &cframe);
         /* not reached */
     }
     if (result < 0) {
         Py_CLEAR(impl->main_greenlet);
         Py_DECREF(run);
-        ts_clear_passed(tls_state);
+        ts_clear_passed(ts);
     }
     return result;
 }
@@ -699,7 +704,6 @@ g_switch(thread_state *ts, PyGreenlet *target, PyObject *args, PyObject *kwargs,
         else {
             result = g_switchstack(ts, target, NULL, dying);
         }
-        ts = tls_state;
         if (result == 2) {
             /* Code run during the start switched into `target` first; switch normally. */
             args = ts->pass_args;
