@@ -1428,7 +1428,9 @@ capi_new(PyObject *run, PyGreenlet *parent)
     if (run != NULL) {
         Py_XSETREF(IMPL(g)->run, Py_NewRef(run));
     }
-    if (parent != NULL && greenlet_set_parent(g, (PyObject *)parent, NULL) < 0) {
+    /* As in greenlet(run, parent=None): None keeps the current greenlet as the parent. */
+    if (parent != NULL && (PyObject *)parent != Py_None &&
+        greenlet_set_parent(g, (PyObject *)parent, NULL) < 0) {
         Py_DECREF(g);
         return NULL;
     }
