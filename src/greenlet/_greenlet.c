@@ -1282,12 +1282,12 @@ greenlet_get_stack_saved(PyGreenlet *self, void *closure)
 
 static PyGetSetDef Greenlet_getset[] = {
     {"__dict__", (getter)greenlet_get_dict, (setter)greenlet_set_dict, NULL, NULL},
-    {"run", (getter)greenlet_get_run, (setter)greenlet_set_run, NULL, NULL},
-    {"parent", (getter)greenlet_get_parent, (setter)greenlet_set_parent, NULL, NULL},
-    {"dead", (getter)greenlet_get_dead, NULL, NULL, NULL},
-    {"gr_frame", (getter)greenlet_get_frame, NULL, NULL, NULL},
-    {"gr_context", (getter)greenlet_get_context, (setter)greenlet_set_context, NULL, NULL},
-    {"_stack_saved", (getter)greenlet_get_stack_saved, NULL, NULL, NULL},
+    {"run", (getter)greenlet_get_run, (setter)greenlet_set_run, "The callable the greenlet calls when it is first switched to. Readable and writable only until the greenlet starts; afterwards reading it raises AttributeError and so does setting it. Main greenlets have no run.", NULL},
+    {"parent", (getter)greenlet_get_parent, (setter)greenlet_set_parent, "The greenlet that receives control, and the return value or exception, when this one finishes. None for a thread's main greenlet. Writable with another greenlet of the same thread; a cycle raises ValueError.", NULL},
+    {"dead", (getter)greenlet_get_dead, NULL, "True once the greenlet has finished (returned, raised, or been killed), or once the thread it belongs to has exited.", NULL},
+    {"gr_frame", (getter)greenlet_get_frame, NULL, "The frame in which a suspended greenlet will resume, that is the frame that called switch(); None if the greenlet is running, has not started, or is dead.", NULL},
+    {"gr_context", (getter)greenlet_get_context, (setter)greenlet_set_context, "The contextvars.Context the greenlet runs in, or None for an empty one. Writable with a Context or None.", NULL},
+    {"_stack_saved", (getter)greenlet_get_stack_saved, NULL, "How many bytes of this greenlet's C stack are currently kept in a heap copy (0 while it runs, before it starts and after it dies).", NULL},
     {NULL}
 };
 
@@ -1309,7 +1309,8 @@ static PyMethodDef Greenlet_methods[] = {
     {"switch", (PyCFunction)(void (*)(void))greenlet_switch, METH_VARARGS | METH_KEYWORDS,
      switch_doc},
     {"throw", (PyCFunction)greenlet_throw, METH_VARARGS, throw_doc},
-    {"__getstate__", (PyCFunction)greenlet_getstate, METH_NOARGS, NULL},
+    {"__getstate__", (PyCFunction)greenlet_getstate, METH_NOARGS,
+     "Refuses: greenlets cannot be pickled."},
     {NULL}
 };
 
@@ -1373,15 +1374,17 @@ unswitchable_switch(PyGreenlet *self, PyObject *args, PyObject *kwargs)
 }
 
 static PyMemberDef Unswitchable_members[] = {
-    {"force_switch_error", T_BOOL, offsetof(PyGreenletUnswitchable, force_switch_error), 0, NULL},
+    {"force_switch_error", T_BOOL, offsetof(PyGreenletUnswitchable, force_switch_error), 0,
+     "When true, the next switch into this greenlet raises SystemError instead of switching."},
     {"force_slp_switch_error", T_BOOL, offsetof(PyGreenletUnswitchable, force_slp_switch_error), 0,
-     NULL},
+     "When true, the next switch into this greenlet makes the low-level switch fail, which ends "
+     "the process with a fatal error."},
     {NULL}
 };
 
 static PyMethodDef Unswitchable_methods[] = {
     {"switch", (PyCFunction)(void (*)(void))unswitchable_switch, METH_VARARGS | METH_KEYWORDS,
-     NULL},
+     "Like greenlet.switch, unless a forced failure is set."},
     {NULL}
 };
 
@@ -1714,8 +1717,19 @@ PyInit__greenlet(void)
     if (PyType_Ready(&PyGreenletUnswitchable_Type) < 0) {
         return NULL;
     }
-    PyExc_GreenletError = PyErr_NewException("greenlet.error", NULL, NULL);
-    PyExc_GreenletExit = PyErr_NewException("greenlet.GreenletExit", PyExc_BaseException, NULL);
+    PyExc_GreenletError = PyErr_NewExceptionWithDoc(
+        "greenlet.error",
+        "Raised by an operation that greenlets cannot do, above all a switch to a greenlet that "
+        "belongs to another thread, to one whose thread has exited, or to one whose parent chain "
+        "no longer leads to a main greenlet.",
+        NULL, NULL);
+    PyExc_GreenletExit = PyErr_NewExceptionWithDoc(
+        "greenlet.GreenletExit",
+        "Raised inside a greenlet to ask it to finish. It derives from BaseException, so a plain "
+        "'except Exception' does not swallow it. If it escapes the greenlet's run, the greenlet "
+        "dies and the exception object is given to the parent as the result of its switch() "
+        "instead of being raised there.",
+        PyExc_BaseException, NULL);
     if (PyExc_GreenletError == NULL || PyExc_GreenletExit == NULL) {
         return NULL;
     }
