@@ -24,6 +24,10 @@
 #include "greenlet.h"
 #include "zgl.h"
 
+/* C subclasses (gevent's, built with Cython) put their fields right after this struct. */
+_Static_assert(sizeof(PyGreenlet) == sizeof(PyObject) + 3 * sizeof(void *),
+               "PyGreenlet must keep its published layout: PyObject_HEAD and three pointers");
+
 #if defined(__GNUC__) || defined(__clang__)
 #  define NOINLINE __attribute__((noinline))
 #else
@@ -1477,7 +1481,9 @@ capi_throw(PyGreenlet *g, PyObject *type, PyObject *value, PyObject *traceback)
 static int
 capi_set_parent(PyGreenlet *g, PyGreenlet *parent)
 {
-    if (capi_check(g) < 0) {
+    if (g == NULL || !PyObject_TypeCheck((PyObject *)g, &PyGreenlet_Type)) {
+        PyErr_Format(PyExc_TypeError, "GreenletChecker: Expected any type of greenlet, not %s",
+                     g ? Py_TYPE(g)->tp_name : "NULL");
         return -1;
     }
     return greenlet_set_parent(g, (PyObject *)parent, NULL);
