@@ -48,6 +48,11 @@ typedef struct greenlet_impl {
     zgl_stack stack;
     pystate py;
     PyObject *run;                   /* while pending */
+    /* The call a started greenlet is making, held here rather than only by its C frames, so that
+     * a greenlet that can never resume (its thread ended) still releases them. */
+    PyObject *call_run;
+    PyObject *call_args;
+    PyObject *call_kwargs;
     PyGreenlet *parent;              /* NULL for a main greenlet */
     PyGreenlet *main_greenlet;       /* started greenlets: their thread's main greenlet */
     _Atomic(thread_state *) thread;  /* main greenlets: their thread, NULL once it ended */
@@ -658,6 +663,14 @@ g_die(PyGreenlet *self, PyObject *result)
     }
 }
 
+static void
+g_release_call(greenlet_impl *impl)
+{
+    Py_CLEAR(impl->call_args);
+    Py_CLEAR(impl->call_kwargs);
+    Py_CLEAR(impl->call_run);
+}
+
 /* The body of a new greenlet: runs `run` (a reference it owns) and passes the result to the
  * parent chain. Never returns. */
 static NOINLINE void
@@ -678,12 +691,13 @@ g_run_and_die(thread_state *ts, PyGreenlet *self, PyObject *run, pystate_cframe 
     PyErr_Fetch(&error_type, &error_value, &error_traceback);
     Py_CLEAR(impl->run);
     PyErr_Restore(error_type, error_value, error_traceback);
+    impl->call_run = run;
     if (received == 0 && args != NULL) {
+        impl->call_args = args;
+        impl->call_kwargs = kwargs;
         result = PyObject_Call(run, args, kwargs);
-        Py_DECREF(args);
-        Py_XDECREF(kwargs);
     }
-    Py_DECREF(run);
+    g_release_call(impl);
     g_die(self, result);
 }
 
@@ -812,6 +826,7 @@ g_forget_ended(PyGreenlet *self)
         return;
     }
     pystate_clear_frames(&impl->py);
+    g_release_call(impl);
     zgl_stack_release(&impl->stack, &stack_allocator, NULL);
 }
 
@@ -912,6 +927,9 @@ Greenlet_traverse(PyGreenlet *self, visitproc visit, void *arg)
     Py_VISIT(impl->parent);
     Py_VISIT(impl->main_greenlet);
     Py_VISIT(impl->run);
+    Py_VISIT(impl->call_run);
+    Py_VISIT(impl->call_args);
+    Py_VISIT(impl->call_kwargs);
     if (impl->is_main) {
         thread_state *ts = main_thread_of(self);
         if (ts != NULL && ts == tls_state) {
@@ -922,7 +940,7 @@ Greenlet_traverse(PyGreenlet *self, visitproc visit, void *arg)
     return pystate_traverse(&impl->py, visit, arg);
 }
 
-#ifndef Py_GIL_DISABLED
+#if !defined(Py_GIL_DISABLED) && !GREENLET_PY315
 static int
 Greenlet_is_gc(PyGreenlet *self)
 {
@@ -1379,8 +1397,9 @@ static PyTypeObject PyGreenlet_Type = {
     .tp_alloc = PyType_GenericAlloc,
     .tp_new = Greenlet_new,
     .tp_free = PyObject_GC_Del,
-#ifndef Py_GIL_DISABLED
-    /* The free-threaded collector requires every tracked object to be collectable. */
+#if !defined(Py_GIL_DISABLED) && !GREENLET_PY315
+    /* The free-threaded collector requires every tracked object to be collectable; from 3.15
+     * on, a suspended greenlet in unreachable garbage is killed, then cleared. */
     .tp_is_gc = (inquiry)Greenlet_is_gc,
 #endif
 };
