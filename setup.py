@@ -6,6 +6,7 @@ to cross-compile, GREENLET_ZIG_CPU to choose a CPU model (default: the target's 
 """
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,28 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+# Zig's name and the oldest glibc it can target, per `platform.machine()` of a glibc Linux.
+GLIBC_TARGETS = {
+    "x86_64": "x86_64-linux-gnu.2.17",
+    "i686": "x86-linux-gnu.2.17",
+    "aarch64": "aarch64-linux-gnu.2.17",
+    "armv7l": "arm-linux-gnueabihf.2.17",
+    "ppc64le": "powerpc64le-linux-gnu.2.19",
+    "s390x": "s390x-linux-gnu.2.17",
+    "riscv64": "riscv64-linux-gnu.2.31",
+}
+
+
+def default_target():
+    """An explicit target for this machine, so that Zig uses its own C library headers and
+    stubs (no system C compiler is asked where libc lives) and the module runs on any glibc
+    since the manylinux2014 floor. None lets Zig build for the native target."""
+    libc, _ = platform.libc_ver()
+    if sys.platform == "linux" and libc == "glibc":
+        return GLIBC_TARGETS.get(platform.machine())
+    return None
 
 
 class ZigBuildExt(build_ext):
@@ -34,7 +57,7 @@ class ZigBuildExt(build_ext):
                 "-Dpython-platinclude=" + platinclude,
                 "-Dext-suffix=" + suffix,
             ]
-            target = os.environ.get("GREENLET_ZIG_TARGET")
+            target = os.environ.get("GREENLET_ZIG_TARGET") or default_target()
             if target:
                 command.append("-Dtarget=" + target)
             # The target's baseline CPU unless asked otherwise: a build must run on any machine
