@@ -63,6 +63,7 @@ pub fn build(b: *std.Build) void {
     }
 
     addCapiTest(b, target, optimize, python_include, python_platinclude, ext_suffix);
+    addBench(b, target, optimize);
 
     const header = b.addTranslateC(.{
         .root_source_file = b.path("zsrc/zgl.h"),
@@ -130,4 +131,30 @@ fn addCapiTest(
     extension.linker_allow_shlib_undefined = true;
     const install = b.addInstallFileWithDir(extension.getEmittedBin(), .lib, b.fmt("_capi_test{s}", .{ext_suffix}));
     step.dependOn(&install.step);
+}
+
+/// Step `bench`: bench/switch_bench.zig, the core's raw stack switch timed without Python.
+/// Use an optimized build: `zig build bench -Doptimize=fast`.
+fn addBench(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.builtin.Optimize) void {
+    const core = b.createModule(.{
+        .root_source_file = b.path("zsrc/root.zig"),
+        .target = target,
+        .optimize = optimize,
+        .link_libc = true,
+        .stack_check = false,
+    });
+    core.addIncludePath(b.path("zsrc"));
+    const module = b.createModule(.{
+        .root_source_file = b.path("bench/switch_bench.zig"),
+        .target = target,
+        .optimize = optimize,
+        .link_libc = true,
+        .stack_check = false,
+    });
+    module.addImport("zgl", core);
+    const exe = b.addExecutable(.{ .name = "switch_bench", .root_module = module });
+    // memcpy from the C library, as in the extension (debug builds need compiler-rt for ubsan)
+    exe.bundle_compiler_rt = optimize == .debug;
+    const step = b.step("bench", "Time the core's raw stack switch without Python (use -Doptimize=fast).");
+    step.dependOn(&b.addRunArtifact(exe).step);
 }
