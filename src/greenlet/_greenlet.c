@@ -892,6 +892,7 @@ Greenlet_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 }
 
 static int greenlet_set_parent(PyGreenlet *self, PyObject *value, void *closure);
+static int greenlet_set_run(PyGreenlet *self, PyObject *value, void *closure);
 
 static int
 Greenlet_init(PyGreenlet *self, PyObject *args, PyObject *kwargs)
@@ -906,12 +907,8 @@ Greenlet_init(PyGreenlet *self, PyObject *args, PyObject *kwargs)
             return -1;
         }
     }
-    if (run != NULL) {
-        if (g_state(self) != ZGL_PENDING) {
-            PyErr_SetString(PyExc_AttributeError, "run cannot be set after the start of the greenlet");
-            return -1;
-        }
-        Py_XSETREF(IMPL(self)->run, Py_NewRef(run));
+    if (run != NULL && greenlet_set_run(self, run, NULL) < 0) {
+        return -1;
     }
     return 0;
 }
