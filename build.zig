@@ -121,6 +121,8 @@ fn addCapiTest(
     };
     const module = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true, .pic = true });
     module.addIncludePath(if (greenlet_include) |dir| .{ .cwd_relative = dir } else b.path("src/greenlet"));
+    // for _target.h only, when greenlet.h comes from -Dgreenlet-include
+    module.addIncludePath(b.path("src/greenlet"));
     module.addSystemIncludePath(.{ .cwd_relative = include });
     if (python_platinclude) |platinclude| module.addSystemIncludePath(.{ .cwd_relative = platinclude });
     module.addCSourceFile(.{

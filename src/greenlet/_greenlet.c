@@ -12,6 +12,7 @@
  * everything that crosses a switch goes through the thread_state.
  */
 #define PY_SSIZE_T_CLEAN
+#include "_target.h"
 #include <Python.h>
 #include <structmember.h>
 #include <pthread.h>
@@ -23,6 +24,18 @@
 #define GREENLET_MODULE
 #include "greenlet.h"
 #include "zgl.h"
+
+/* _target.h sets these from the compiler's target; hold them against the real C types. */
+_Static_assert(SIZEOF_SHORT == sizeof(short) && SIZEOF_INT == sizeof(int) &&
+               SIZEOF_LONG == sizeof(long) && SIZEOF_LONG_LONG == sizeof(long long) &&
+               SIZEOF_FLOAT == sizeof(float) && SIZEOF_DOUBLE == sizeof(double) &&
+               SIZEOF_LONG_DOUBLE == sizeof(long double) && SIZEOF_VOID_P == sizeof(void *) &&
+               SIZEOF_SIZE_T == sizeof(size_t) && SIZEOF_UINTPTR_T == sizeof(uintptr_t) &&
+               SIZEOF_WCHAR_T == sizeof(wchar_t) && SIZEOF_PTHREAD_T == sizeof(pthread_t) &&
+               SIZEOF_TIME_T == sizeof(time_t),
+               "pyconfig.h type sizes do not match the target");
+_Static_assert(ALIGNOF_LONG == _Alignof(long) && ALIGNOF_SIZE_T == _Alignof(size_t),
+               "pyconfig.h alignments do not match the target");
 
 /* C subclasses (gevent's, built with Cython) put their fields right after this struct. */
 _Static_assert(sizeof(PyGreenlet) == sizeof(PyObject) + 3 * sizeof(void *),

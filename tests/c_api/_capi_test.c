@@ -10,6 +10,8 @@
  * its own fields after the PyGreenlet struct, the way Cython lays out gevent's Greenlet.
  */
 #define PY_SSIZE_T_CLEAN
+/* the interpreter's pyconfig.h corrected for the target, so that this builds for any target */
+#include "_target.h"
 #include <Python.h>
 #include <stddef.h>
 #include <structmember.h>
