@@ -45,10 +45,23 @@ pub fn build(b: *std.Build) void {
             .stack_check = false,
         });
         addGlue(b, extension_module, include, python_platinclude, optimize);
+        // The library links the C library for glibc targets, so that every libc symbol it uses
+        // carries the glibc version it needs (which manylinux tags are about). Against musl it
+        // leaves them undefined instead: the interpreter has already loaded musl, which binds
+        // them, and the library then does not name Zig's "libc.so" stub as a dependency, a name
+        // that musl systems do not install and that musllinux policies do not allow.
+        const musl = target.result.abi.isMusl();
+        const library_module = b.createModule(.{
+            .target = target,
+            .optimize = optimize,
+            .link_libc = !musl,
+            .pic = true,
+        });
+        library_module.addObjectFile(b.addObject(.{ .name = "_greenlet", .root_module = extension_module }).getEmittedBin());
         const extension = b.addLibrary(.{
             .name = "_greenlet",
             .linkage = .dynamic,
-            .root_module = extension_module,
+            .root_module = library_module,
         });
         extension.linker_allow_shlib_undefined = true;
         // memcpy and friends come from the C library, which is faster than Zig's generic ones

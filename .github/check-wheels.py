@@ -1,0 +1,82 @@
+"""Check built wheels: python check-wheels.py WHEEL... (run with auditwheel installed).
+
+For each wheel: it holds exactly one extension module, whose file name carries the wheel's
+CPython tag and the platform of its tag; `auditwheel show` finds the library consistent with a
+policy at least as old as the one the wheel's name claims (same architecture); and the library
+needs no external shared library beyond that policy's list. Prints a table; exits 1 on any
+failure.
+"""
+
+import json
+import re
+import subprocess
+import sys
+import zipfile
+
+# wheel architecture -> CPython multiarch prefix of the extension suffix
+MULTIARCH = {
+    "x86_64": "x86_64", "i686": "i386", "aarch64": "aarch64", "armv7l": "arm",
+    "ppc64le": "powerpc64le", "s390x": "s390x", "riscv64": "riscv64",
+}
+TAG = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)_(\w+)$")
+
+
+def parse_tag(tag):
+    m = TAG.match(tag)
+    if not m:
+        raise ValueError("not a manylinux/musllinux tag: %s" % tag)
+    return m.group(1), (int(m.group(2)), int(m.group(3))), m.group(4)
+
+
+def check(path):
+    name = path.rsplit("/", 1)[-1]
+    problems = []
+    _, _, pytag, abitag, plats = name[: -len(".whl")].split("-")
+    claimed = plats.split(".")[0]
+    family, version, arch = parse_tag(claimed)
+    for alias in plats.split(".")[1:]:
+        if alias != "manylinux2014_" + arch or (family, version) != ("manylinux", (2, 17)):
+            problems.append("unexpected alias tag %s" % alias)
+
+    libc = "musl" if family == "musllinux" else ("gnueabihf" if arch == "armv7l" else "gnu")
+    suffix = ".cpython-%s-%s-linux-%s.so" % (abitag[2:], MULTIARCH[arch], libc)
+    names = zipfile.ZipFile(path).namelist()
+    exts = [n for n in names if n.endswith(".so")]
+    if exts != ["greenlet/_greenlet" + suffix]:
+        problems.append("extension files %s, expected greenlet/_greenlet%s" % (exts, suffix))
+
+    out = subprocess.run(
+        [sys.executable, "-m", "auditwheel", "show", "--json", path],
+        capture_output=True, text=True,
+    )
+    if out.returncode != 0:
+        problems.append("auditwheel show failed: %s" % out.stderr.strip()[-500:])
+        return name, "-", problems
+    report = json.loads(out.stdout)
+    found = report["overall_tag"]
+    try:
+        f_family, f_version, f_arch = parse_tag(found)
+    except ValueError:
+        problems.append("auditwheel finds no %s policy: %s" % (family, found))
+    else:
+        if (f_family, f_arch) != (family, arch) or f_version > version:
+            problems.append("auditwheel policy %s is not within %s" % (found, claimed))
+    if report["external_libs"]:
+        problems.append("external libraries: %s" % sorted(report["external_libs"]))
+    return name, found, problems
+
+
+def main(paths):
+    failed = 0
+    for path in paths:
+        name, found, problems = check(path)
+        print("%-4s %-84s auditwheel: %s" % ("ok" if not problems else "FAIL", name, found))
+        for p in problems:
+            print("       " + p)
+        failed += bool(problems)
+    print("%d of %d wheels pass" % (len(paths) - failed, len(paths)))
+    return 1 if failed or not paths else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
