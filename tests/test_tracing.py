@@ -272,6 +272,14 @@ def test_setprofile_in_greenlet_stays_active_in_parent():
     assert ('return', 'marker_called_in_parent') in events
 
 
+# CPython 3.12+ re-instruments the code of the frames running when sys.settrace() changes, but
+# not of frames suspended in another greenlet; a debug build asserts on the stale code when such
+# a frame continues (instrumentation.c, debug_check_sanity), with upstream greenlet as well.
+# Release builds run it correctly, which is what this test checks.
+@pytest.mark.skipif(
+    hasattr(sys, 'gettotalrefcount') and sys.version_info >= (3, 12),
+    reason="CPython debug builds assert on code left instrumented in a suspended greenlet",
+)
 def test_settrace_in_greenlet_stays_active_in_parent():
     events = []
 
