@@ -57,7 +57,12 @@ pub fn build(b: *std.Build) void {
             .link_libc = !musl,
             .pic = true,
         });
-        library_module.addObjectFile(b.addObject(.{ .name = "_greenlet", .root_module = extension_module }).getEmittedBin());
+        const object = b.addObject(.{ .name = "_greenlet", .root_module = extension_module });
+        // Debug builds check for undefined behaviour; the object carries that runtime itself,
+        // so the library does not add Zig's default one (whose thread-local signal stack does
+        // not fit the static TLS block of a module loaded with dlopen).
+        object.bundle_ubsan_rt = optimize == .debug;
+        library_module.addObjectFile(object.getEmittedBin());
         const extension = b.addLibrary(.{
             .name = "_greenlet",
             .linkage = .dynamic,
@@ -66,7 +71,9 @@ pub fn build(b: *std.Build) void {
         extension.linker_allow_shlib_undefined = true;
         // memcpy and friends come from the C library, which is faster than Zig's generic ones
         // for the stack copies; nothing else of compiler-rt is needed.
-        extension.bundle_compiler_rt = false;
+        // (debug builds also need compiler-rt's 128-bit and long double helpers)
+        extension.bundle_compiler_rt = optimize == .debug;
+        extension.bundle_ubsan_rt = false;
         const install = b.addInstallFileWithDir(
             extension.getEmittedBin(),
             .lib,
