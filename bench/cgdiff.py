@@ -2,6 +2,7 @@
 """Per-operation profile from two callgrind runs of the same benchmark: N operations and 0.
 
   python bench/cgdiff.py BASELINE.callgrind RUN.callgrind --ops N [--top 25]
+  python bench/cgdiff.py BASELINE.callgrind RUN.callgrind --ops N --callers __tls_get_addr
 
 Prints, per function, (cost in RUN - cost in BASELINE) / N: the instructions each operation
 spends there, exclusive ("self") and inclusive (self plus calls to other functions). Process
@@ -127,6 +128,28 @@ def per_op_table(baseline_path, run_path, ops, top=25):
     return "\n".join(lines)
 
 
+def callers_table(baseline_path, run_path, ops, wanted):
+    """Who calls the functions whose name contains `wanted`: calls and inclusive cost per op."""
+    base = Profile(baseline_path)
+    run = Profile(run_path)
+    calls = collections.Counter()
+    cost = collections.Counter()
+    for profile, sign in ((run, 1), (base, -1)):
+        for (caller, callee), count in profile.calls.items():
+            if wanted in base_name(callee)[1]:
+                key = (base_name(caller), base_name(callee))
+                calls[key] += sign * count
+                cost[key] += sign * profile.call_cost[(caller, callee)]
+    lines = [f"{'calls/op':>8} {'incl/op':>9}  caller -> callee"]
+    for key, count in sorted(calls.items(), key=lambda item: -item[1]):
+        if abs(count) / ops < 0.005:
+            continue
+        caller, callee = key
+        lines.append(f"{count / ops:8.2f} {cost[key] / ops:9.1f}  {short(caller)} -> "
+                     f"{callee[1]}")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("baseline")
@@ -134,7 +157,12 @@ def main():
     parser.add_argument("--ops", type=int, required=True,
                         help="operations in RUN beyond BASELINE")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--callers", metavar="NAME",
+                        help="instead: the callers of every function whose name contains NAME")
     options = parser.parse_args()
+    if options.callers:
+        print(callers_table(options.baseline, options.run, options.ops, options.callers))
+        return 0
     print(per_op_table(options.baseline, options.run, options.ops, options.top))
     return 0
 

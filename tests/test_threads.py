@@ -428,3 +428,53 @@ def test_thread_main_greenlets_return_to_baseline(thread_baseline):
     pending, total = settle(thread_baseline.main_greenlets)
     assert pending == 0
     assert total == thread_baseline.main_greenlets
+
+
+def test_attributes_replaced_while_other_threads_read_them():
+    # Several threads replace a shared greenlet's parent, run, __dict__ and gr_context while
+    # others read them. Every read must give one of the objects written, alive and intact; on
+    # a free-threaded build this is what the greenlet's lock guarantees (an unguarded read
+    # could take a reference to an object another thread is freeing).
+    main = getcurrent()
+    parents = [Greenlet(lambda: None) for _ in range(4)]
+    runs = [(lambda i=i: i) for i in range(4)]
+    target = Greenlet(runs[0], parents[0])
+    rounds = 2000
+    errors = []
+    start = threading.Barrier(6)
+
+    def writer(k):
+        try:
+            start.wait()
+            for i in range(rounds):
+                # each writer makes fresh objects, so the replaced ones are released
+                target.parent = parents[(i + k) % 4]
+                target.run = runs[(i * k) % 4]
+                target.__dict__ = {'i': i}
+                target.gr_context = None
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    def reader():
+        try:
+            start.wait()
+            for _ in range(rounds):
+                assert target.parent in parents
+                assert target.run() in range(4)
+                assert set(target.__dict__) <= {'i'}
+                assert target.gr_context is None
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in (1, 2, 3)]
+    threads += [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert getcurrent() is main
+    assert target.parent in parents
+    # the greenlet still runs normally in the thread its parents belong to
+    target.parent = main
+    assert target.switch() in range(4)

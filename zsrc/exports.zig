@@ -42,10 +42,6 @@ export fn zgl_stack_release(stack: *Stack, allocator: *const alloc.Allocator, th
     }
 }
 
-export fn zgl_stack_state(stack: *const Stack) stack_module.State {
-    return stack.state;
-}
-
 export fn zgl_stack_saved_bytes(stack: *const Stack) usize {
     return if (stack.state == .suspended) stack.copy_bytes else 0;
 }

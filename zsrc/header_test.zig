@@ -26,4 +26,5 @@ test "zgl.h enum values match" {
     try std.testing.expectEqual(c.ZGL_RUNNING, @backingInt(zgl.stack.State.running));
     try std.testing.expectEqual(c.ZGL_SUSPENDED, @backingInt(zgl.stack.State.suspended));
     try std.testing.expectEqual(c.ZGL_DEAD, @backingInt(zgl.stack.State.dead));
+    try std.testing.expectEqual(c.ZGL_COPY_LENT, zgl.stack.Stack.flag_copy_lent);
 }

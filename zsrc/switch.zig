@@ -142,6 +142,7 @@ pub fn switchStackSave(thread: *Thread, stack_pointer: usize) callconv(.c) usize
         if (current.state == .suspended) {
             current.state = .running;
             current.copy_bytes = 0;
+            current.endLoan();
         }
         thread.status = .err_nomem;
         return stack_pointer;

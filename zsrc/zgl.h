@@ -43,17 +43,20 @@ typedef struct zgl_allocator {
     void *context;
 } zgl_allocator;
 
-/* One greenlet's stack. Embed it by value; only zgl_* functions write it. */
+/* One greenlet's stack. Embed it by value; only zgl_* functions write it (some of them are the
+ * inline functions below). */
 typedef struct zgl_stack {
     uintptr_t stack_near;           /* lowest live address while suspended */
     uintptr_t stack_far;            /* end of this stack's range (exclusive) */
-    unsigned char *copy;            /* heap copy of [stack_near, stack_near + copy_bytes) */
+    unsigned char *copy;            /* copy of [stack_near, stack_near + copy_bytes) */
     size_t copy_bytes;
     size_t copy_capacity_bytes;
     struct zgl_stack *previous;     /* the stack whose bytes lie just beyond stack_far */
     uint32_t state;                 /* a zgl_state */
-    uint32_t reserved;
+    uint32_t flags;                 /* ZGL_COPY_LENT: `copy` is lent memory, not a heap buffer */
 } zgl_stack;
+
+#define ZGL_COPY_LENT 1u
 
 /* One OS thread. Embed it in memory that is not on the thread's own stack. */
 typedef struct zgl_thread {
@@ -82,7 +85,24 @@ zgl_status zgl_finish(zgl_thread *thread, zgl_stack *target, void *stack_far_mar
  * thread the stack ran on, or NULL once that thread has ended. */
 void zgl_stack_release(zgl_stack *stack, const zgl_allocator *allocator, zgl_thread *thread);
 /* The record's zgl_state. */
-zgl_state zgl_stack_state(const zgl_stack *stack);
+static inline zgl_state
+zgl_stack_state(const zgl_stack *stack)
+{
+    return (zgl_state)stack->state;
+}
+/* Lend the running `stack` `size_bytes` of memory at `memory` that nothing touches until the stack
+ * runs again: when it switches away, its bytes are saved there if they fit, instead of in a heap
+ * buffer. Ignored when the stack keeps a heap buffer from an earlier switch. The loan ends when
+ * the stack resumes or its switch fails; the memory is never freed by the core. */
+static inline void
+zgl_stack_lend(zgl_stack *stack, void *memory, size_t size_bytes)
+{
+    if (stack->copy == NULL) {
+        stack->copy = (unsigned char *)memory;
+        stack->copy_capacity_bytes = size_bytes;
+        stack->flags = ZGL_COPY_LENT;
+    }
+}
 /* Bytes of the stack held in its heap copy. */
 size_t zgl_stack_saved_bytes(const zgl_stack *stack);
 /* Copy `size_bytes` of a suspended stack's memory starting at address `source` into `target`,

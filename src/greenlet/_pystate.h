@@ -12,6 +12,14 @@
 #  error "greenlet needs CPython 3.10 or newer"
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+#  define LIKELY(x) __builtin_expect(!!(x), 1)
+#  define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#  define LIKELY(x) (x)
+#  define UNLIKELY(x) (x)
+#endif
+
 #define GREENLET_PY311 (PY_VERSION_HEX >= 0x030B0000)
 #define GREENLET_PY312 (PY_VERSION_HEX >= 0x030C0000)
 #define GREENLET_PY313 (PY_VERSION_HEX >= 0x030D0000)
@@ -37,13 +45,23 @@ typedef CFrame _PyCFrame; /* the 3.10 name of the C frame record */
 #  endif
 #endif
 
-/* Interpreter data-stack chunks kept by a thread for the greenlets it starts, so that starting
- * a greenlet maps no memory (CPython would map a fresh 16 KiB root chunk for each). */
+#if GREENLET_PY311
+#  include <sys/mman.h>
+#endif
+
+/* Root chunks of the interpreter's data stack (the memory Python frames live in, 3.11 and
+ * newer) for the greenlets a thread starts. CPython would map a fresh 16 KiB chunk for each new
+ * greenlet at its first call, and unmap it when the greenlet ends; here the chunks are carved
+ * from larger mappings and finished greenlets' chunks are kept for the next ones, so starting a
+ * greenlet makes no system call. Chunks beyond the kept ones are unmapped one by one. */
 #define PYSTATE_CHUNK_BYTES (16 * 1024)
-#define PYSTATE_CHUNKS_KEPT 8
+#define PYSTATE_CHUNKS_KEPT 16
+#define PYSTATE_CHUNKS_PER_MAP 64
 typedef struct pystate_chunks {
 #if GREENLET_PY311
     _PyStackChunk *free[PYSTATE_CHUNKS_KEPT];
+    char *fresh;                        /* the never used rest of the latest mapping */
+    size_t fresh_count;                 /* chunks there */
 #endif
     int count;
 } pystate_chunks;
@@ -56,7 +74,9 @@ typedef struct frame_link {
 
 typedef struct pystate {
     PyObject *context;                  /* strong; NULL means an empty context */
+#if !GREENLET_PY311
     PyObject *top_frame;                /* strong; the frame the greenlet resumes in */
+#endif
     _PyErr_StackItem *exc_info;         /* NULL means the thread's own exc_state */
     _PyErr_StackItem exc_state;         /* the greenlet's outermost handled exception */
     int recursion_depth;
@@ -77,6 +97,7 @@ typedef struct pystate {
     _PyStackChunk *datastack_chunk;
     PyObject **datastack_top;
     PyObject **datastack_limit;
+    _PyStackChunk *root_chunk;          /* ours (pystate_chunks), or NULL: CPython's */
 #endif
 #if GREENLET_PY313
     PyObject *delete_later;
@@ -84,9 +105,10 @@ typedef struct pystate {
 #else
     int trash_delete_nesting;
 #endif
-    frame_link *links;                  /* rewritten frame links, restored at switch-in */
-    Py_ssize_t links_count;
+    frame_link *links;                  /* rewritten frame links, restored at switch-in: */
+    Py_ssize_t links_count;             /* links_first, or a PyMem block beyond one link */
     Py_ssize_t links_capacity;
+    frame_link links_first;
 } pystate;
 
 /* ---- field access per version ---------------------------------------------------------- */
@@ -146,6 +168,8 @@ pystate_set_current_frame(PyThreadState *tstate, struct _PyInterpreterFrame *fra
 #endif
 
 #if GREENLET_PY312
+static void pystate_unhide_frames(pystate *state);
+
 /* Interpreter frames owned by the C stack (entry frames) live in memory that other greenlets
  * reuse while this one is suspended. Skip them in the chain, so that walking f_back from a
  * suspended greenlet's frames never reads the C stack; pystate_unhide_frames undoes it. */
@@ -164,13 +188,27 @@ pystate_hide_frames(pystate *state, PyThreadState *tstate)
             beyond = beyond->previous;
         }
         if (state->links_count == state->links_capacity) {
-            Py_ssize_t capacity = state->links_capacity ? state->links_capacity * 2 : 8;
-            frame_link *links = PyMem_Realloc(state->links, capacity * sizeof(frame_link));
-            if (links == NULL) {
-                return -1;
+            /* Most greenlets have one such link (below their first frame): it fits in the
+             * record itself. */
+            if (state->links_capacity == 0) {
+                state->links = &state->links_first;
+                state->links_capacity = 1;
             }
-            state->links = links;
-            state->links_capacity = capacity;
+            else {
+                Py_ssize_t capacity = state->links_capacity * 4;
+                int inline_links = state->links == &state->links_first;
+                frame_link *links = PyMem_Realloc(inline_links ? NULL : state->links,
+                                                  capacity * sizeof(frame_link));
+                if (links == NULL) {
+                    pystate_unhide_frames(state); /* the greenlet keeps running as it was */
+                    return -1;
+                }
+                if (inline_links) {
+                    links[0] = state->links_first;
+                }
+                state->links = links;
+                state->links_capacity = capacity;
+            }
         }
         state->links[state->links_count].frame = frame;
         state->links[state->links_count].previous = previous;
@@ -208,32 +246,66 @@ pystate_unhide_frames(pystate *state)
 
 /* ---- the switch --------------------------------------------------------------------------- */
 
-/* Prepares the outgoing greenlet; may fail (and then nothing was changed). Runs Python-level
- * allocation with the collector paused, so no collection can run code in the middle of a
- * switch. */
-static int
+/* Prepares the outgoing greenlet; may fail (and then nothing was changed). Creates no Python
+ * object: from 3.11 on, the frame object of a suspended greenlet's top frame is made only when
+ * gr_frame asks for it (pystate_frame). */
+static inline int
 pystate_prepare_save(pystate *state, PyThreadState *tstate)
 {
-#if GREENLET_PY311
-    int was_enabled = PyGC_Disable();
-    PyFrameObject *frame = PyThreadState_GetFrame(tstate);
-    if (was_enabled) {
-        PyGC_Enable();
-    }
-    if (frame == NULL && PyErr_Occurred()) {
-        return -1;
-    }
-    state->top_frame = (PyObject *)frame;
-#else
+#if !GREENLET_PY311
     state->top_frame = (PyObject *)tstate->frame;
     Py_XINCREF(state->top_frame);
 #endif
-    if (pystate_hide_frames(state, tstate) < 0) {
+    if (UNLIKELY(pystate_hide_frames(state, tstate) < 0)) {
+#if !GREENLET_PY311
         Py_CLEAR(state->top_frame);
+#endif
         PyErr_NoMemory();
         return -1;
     }
     return 0;
+}
+
+/* The frame a suspended greenlet resumes in, as a frame object (a new reference), or NULL. */
+static PyObject *
+pystate_frame(pystate *state)
+{
+#if GREENLET_PY311
+    if (state->current_frame == NULL) {
+        return NULL;
+    }
+    /* The interpreter makes frame objects for the thread state's current frame: point it at the
+     * suspended greenlet's frames for the moment. The collector is paused, so that no Python
+     * code runs while the thread state shows frames that are not running. */
+    PyThreadState *tstate = PyThreadState_Get();
+    struct _PyInterpreterFrame *running = pystate_current_frame(tstate);
+    int was_enabled = PyGC_Disable();
+    pystate_set_current_frame(tstate, state->current_frame);
+    PyFrameObject *frame = PyThreadState_GetFrame(tstate);
+    pystate_set_current_frame(tstate, running);
+    if (was_enabled) {
+        PyGC_Enable();
+    }
+    return (PyObject *)frame;
+#else
+    return Py_XNewRef(state->top_frame);
+#endif
+}
+
+/* The unused end of the running greenlet's frame memory (its current data-stack chunk): nothing
+ * writes there until the greenlet runs again. NULL when there is none (before 3.11). */
+static inline void *
+pystate_spare(PyThreadState *tstate, size_t *size_bytes)
+{
+#if GREENLET_PY311
+    PyObject **top = tstate->datastack_top;
+    *size_bytes = top ? (size_t)((char *)tstate->datastack_limit - (char *)top) : 0;
+    return top;
+#else
+    (void)tstate;
+    *size_bytes = 0;
+    return NULL;
+#endif
 }
 
 /* Moves the thread state's values into `state`. Cannot fail. */
@@ -319,7 +391,9 @@ pystate_restore(pystate *state, PyThreadState *tstate, int use_tracing)
     tstate->trash_delete_nesting = state->trash_delete_nesting;
 #endif
     pystate_unhide_frames(state);
+#if !GREENLET_PY311
     Py_CLEAR(state->top_frame);
+#endif
 }
 
 static inline int
@@ -342,8 +416,9 @@ typedef char pystate_cframe;
 #endif
 
 #if GREENLET_PY311
+/* A chunk the interpreter allocated (with its arena allocator, as it frees its own). */
 static void
-pystate_free_chunk(_PyStackChunk *chunk)
+pystate_free_interpreter_chunk(_PyStackChunk *chunk)
 {
     PyObjectArenaAllocator allocator;
     PyObject_GetArenaAllocator(&allocator);
@@ -352,48 +427,55 @@ pystate_free_chunk(_PyStackChunk *chunk)
     }
 }
 
-/* Frees a chain of chunks, keeping root chunks of the usual size for reuse. */
+/* Gives back one of our root chunks: kept for the next greenlet, or unmapped. `chunks` is the
+ * cache of the thread it belongs to, or NULL from another thread or after that thread ended. */
 static void
-pystate_release_chunks(_PyStackChunk *chunk, pystate_chunks *chunks)
+pystate_chunk_give(pystate_chunks *chunks, _PyStackChunk *chunk)
 {
-    while (chunk != NULL) {
-        _PyStackChunk *previous = chunk->previous;
-        if (previous == NULL && chunk->size == PYSTATE_CHUNK_BYTES && chunks != NULL &&
-            chunks->count < PYSTATE_CHUNKS_KEPT) {
-            chunks->free[chunks->count++] = chunk;
-        }
-        else {
-            pystate_free_chunk(chunk);
-        }
-        chunk = previous;
+    if (chunks != NULL && chunks->count < PYSTATE_CHUNKS_KEPT) {
+        chunks->free[chunks->count++] = chunk;
+    }
+    else {
+        munmap(chunk, PYSTATE_CHUNK_BYTES);
     }
 }
 
-/* Gives the thread state a root chunk, as CPython's first frame push would: the first slot
- * is skipped so that popping frames never frees the root. */
-static void
-pystate_install_root_chunk(PyThreadState *tstate, pystate_chunks *chunks)
+/* One of our root chunks, or NULL when no memory can be mapped. */
+static _PyStackChunk *
+pystate_chunk_take(pystate_chunks *chunks)
 {
-    _PyStackChunk *chunk = NULL;
     if (chunks->count > 0) {
-        chunk = chunks->free[--chunks->count];
+        return chunks->free[--chunks->count];
     }
-    else {
-        PyObjectArenaAllocator allocator;
-        PyObject_GetArenaAllocator(&allocator);
-        if (allocator.alloc != NULL) {
-            chunk = allocator.alloc(allocator.ctx, PYSTATE_CHUNK_BYTES);
+    if (chunks->fresh_count == 0) {
+        void *memory = mmap(NULL, (size_t)PYSTATE_CHUNK_BYTES * PYSTATE_CHUNKS_PER_MAP,
+                            PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (memory == MAP_FAILED) {
+            return NULL;
         }
-        if (chunk == NULL) {
-            return; /* CPython allocates one at the first call instead */
-        }
-        chunk->size = PYSTATE_CHUNK_BYTES;
+        chunks->fresh = memory;
+        chunks->fresh_count = PYSTATE_CHUNKS_PER_MAP;
     }
-    chunk->previous = NULL;
-    chunk->top = 0;
-    tstate->datastack_chunk = chunk;
-    tstate->datastack_top = &chunk->data[1];
-    tstate->datastack_limit = (PyObject **)((char *)chunk + PYSTATE_CHUNK_BYTES);
+    _PyStackChunk *chunk = (_PyStackChunk *)chunks->fresh;
+    chunks->fresh += PYSTATE_CHUNK_BYTES;
+    chunks->fresh_count--;
+    return chunk;
+}
+
+/* Frees a greenlet's chain of chunks: `root` is ours, the others the interpreter's. */
+static void
+pystate_release_chunks(_PyStackChunk *chunk, _PyStackChunk *root, pystate_chunks *chunks)
+{
+    while (chunk != NULL) {
+        _PyStackChunk *previous = chunk->previous;
+        if (chunk == root) {
+            pystate_chunk_give(chunks, chunk);
+        }
+        else {
+            pystate_free_interpreter_chunk(chunk);
+        }
+        chunk = previous;
+    }
 }
 #endif
 
@@ -402,9 +484,51 @@ pystate_chunks_clear(pystate_chunks *chunks)
 {
 #if GREENLET_PY311
     while (chunks->count > 0) {
-        pystate_free_chunk(chunks->free[--chunks->count]);
+        munmap(chunks->free[--chunks->count], PYSTATE_CHUNK_BYTES);
+    }
+    if (chunks->fresh_count > 0) {
+        munmap(chunks->fresh, (size_t)PYSTATE_CHUNK_BYTES * chunks->fresh_count);
+        chunks->fresh = NULL;
+        chunks->fresh_count = 0;
     }
 #else
+    (void)chunks;
+#endif
+}
+
+/* Before a greenlet starts: takes the root chunk its frames will live in. -1 with MemoryError
+ * set when there is no memory. */
+static int
+pystate_prepare_start(pystate *state, pystate_chunks *chunks)
+{
+#if GREENLET_PY311
+    _PyStackChunk *chunk = pystate_chunk_take(chunks);
+    if (chunk == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    chunk->previous = NULL;
+    chunk->size = PYSTATE_CHUNK_BYTES;
+    chunk->top = 0;
+    state->root_chunk = chunk;
+#else
+    (void)state;
+    (void)chunks;
+#endif
+    return 0;
+}
+
+/* The start prepared by pystate_prepare_start did not happen. */
+static void
+pystate_cancel_start(pystate *state, pystate_chunks *chunks)
+{
+#if GREENLET_PY311
+    if (state->root_chunk != NULL) {
+        pystate_chunk_give(chunks, state->root_chunk);
+        state->root_chunk = NULL;
+    }
+#else
+    (void)state;
     (void)chunks;
 #endif
 }
@@ -412,8 +536,7 @@ pystate_chunks_clear(pystate_chunks *chunks)
 /* Sets up the thread state for a greenlet that starts running now, on top of whatever the
  * greenlet that started it left there (already saved). */
 static void
-pystate_start(PyThreadState *tstate, pystate_cframe *cframe, PyObject *context,
-              pystate_chunks *chunks)
+pystate_start(PyThreadState *tstate, pystate *state, pystate_cframe *cframe, PyObject *context)
 {
     Py_XSETREF(tstate->context, Py_XNewRef(context));
     tstate->context_ver++;
@@ -428,12 +551,14 @@ pystate_start(PyThreadState *tstate, pystate_cframe *cframe, PyObject *context,
 #endif
 #if GREENLET_PY311
     pystate_set_current_frame(tstate, NULL);
-    tstate->datastack_chunk = NULL;
-    tstate->datastack_top = NULL;
-    tstate->datastack_limit = NULL;
-    pystate_install_root_chunk(tstate, chunks);
+    /* As CPython's first frame push would: the first slot is skipped so that popping frames
+     * never frees the root. */
+    _PyStackChunk *chunk = state->root_chunk;
+    tstate->datastack_chunk = chunk;
+    tstate->datastack_top = &chunk->data[1];
+    tstate->datastack_limit = (PyObject **)((char *)chunk + PYSTATE_CHUNK_BYTES);
 #else
-    (void)chunks;
+    (void)state;
     tstate->frame = NULL;
 #endif
 #if GREENLET_PY313
@@ -448,16 +573,18 @@ pystate_start(PyThreadState *tstate, pystate_cframe *cframe, PyObject *context,
 
 /* The running greenlet has finished: release the interpreter memory it used for frames. */
 static void
-pystate_finish(PyThreadState *tstate, pystate_chunks *chunks)
+pystate_finish(PyThreadState *tstate, pystate *state, pystate_chunks *chunks)
 {
 #if GREENLET_PY311
     _PyStackChunk *chunk = tstate->datastack_chunk;
     tstate->datastack_chunk = NULL;
     tstate->datastack_top = NULL;
     tstate->datastack_limit = NULL;
-    pystate_release_chunks(chunk, chunks);
+    pystate_release_chunks(chunk, state->root_chunk, chunks);
+    state->root_chunk = NULL;
 #else
     (void)tstate;
+    (void)state;
     (void)chunks;
 #endif
 }
@@ -504,7 +631,6 @@ pystate_finish(PyThreadState *tstate, pystate_chunks *chunks)
 static void
 pystate_clear_frames(pystate *state)
 {
-    Py_CLEAR(state->top_frame);
     int releasable = 1;
     for (struct _PyInterpreterFrame *frame = state->current_frame; frame != NULL;
          frame = frame->previous) {
@@ -529,6 +655,7 @@ pystate_clear_frames(pystate *state)
     state->links_count = 0;
     if (!releasable) {
         state->datastack_chunk = NULL;
+        state->root_chunk = NULL;
     }
 }
 #else
@@ -548,13 +675,14 @@ pystate_discard(pystate *state, pystate_chunks *chunks)
     _PyStackChunk *chunk = state->datastack_chunk;
     state->datastack_chunk = NULL;
     state->current_frame = NULL;
-    pystate_release_chunks(chunk, chunks);
+    pystate_release_chunks(chunk, state->root_chunk, chunks);
+    state->root_chunk = NULL;
 #else
     (void)chunks;
+    Py_CLEAR(state->top_frame);
 #endif
     state->links_count = 0;
     Py_CLEAR(state->context);
-    Py_CLEAR(state->top_frame);
 #if GREENLET_PY311
     Py_CLEAR(state->exc_state.exc_value);
 #else
@@ -568,7 +696,9 @@ pystate_discard(pystate *state, pystate_chunks *chunks)
 static void
 pystate_free(pystate *state)
 {
-    PyMem_Free(state->links);
+    if (state->links != &state->links_first) {
+        PyMem_Free(state->links);
+    }
     state->links = NULL;
     state->links_capacity = 0;
 }

@@ -13,6 +13,8 @@ pub const Green = struct {
     body: *const fn (*Green) void,
     identity: u32,
     context: ?*anyopaque = null,
+    /// Memory lent to the stack each time it switches away (see Stack.lend), if any.
+    loan: ?[]u8 = null,
 
     pub fn dead(green: *const Green) bool {
         return green.stack.state == .dead;
@@ -43,6 +45,8 @@ pub const World = struct {
     /// the start marker must lie below every caller's frame, whose memory the new stack may
     /// otherwise share with the records it updates.
     pub noinline fn switchTo(world: *World, target: *Green) error{OutOfMemory}!void {
+        const origin = world.current();
+        if (origin.loan) |loan| origin.stack.lend(loan.ptr, loan.len);
         if (target.stack.state == .pending) {
             var marker: u8 = 0;
             std.mem.doNotOptimizeAway(&marker);

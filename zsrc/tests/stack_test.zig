@@ -81,6 +81,12 @@ fn wander(green: *Green) void {
 }
 
 fn runPlan(seed: u64, greens_count: u32, rounds: u32, allocator: *const zgl.alloc.Allocator) !Plan {
+    return runPlanLending(seed, greens_count, rounds, allocator, false);
+}
+
+/// With `lending`, every other greenlet (and main) is lent a buffer of a random size, from
+/// nothing to more than its deepest stack, each time it switches away.
+fn runPlanLending(seed: u64, greens_count: u32, rounds: u32, allocator: *const zgl.alloc.Allocator, lending: bool) !Plan {
     var prng = std.Random.DefaultPrng.init(seed);
     var world: World = undefined;
     world.init(allocator);
@@ -95,6 +101,17 @@ fn runPlan(seed: u64, greens_count: u32, rounds: u32, allocator: *const zgl.allo
         left.* = 1 + plan.random.uintLessThan(u32, rounds);
     }
     world.main.context = &plan;
+    const loans = try std.testing.allocator.alloc([]u8, greens_count + 1);
+    defer std.testing.allocator.free(loans);
+    for (loans) |*loan| loan.* = &.{};
+    defer for (loans) |loan| std.testing.allocator.free(loan);
+    if (lending) {
+        for (loans, 0..) |*loan, index| {
+            if (index % 2 == 1) continue;
+            loan.* = try std.testing.allocator.alloc(u8, plan.random.uintLessThan(usize, 48 * 1024));
+            if (index == greens_count) world.main.loan = loan.* else greens[index].loan = loan.*;
+        }
+    }
     var steps: u32 = 0;
     while (true) : (steps += 1) {
         var live: u32 = 0;
@@ -120,6 +137,25 @@ test "random switch sequences keep every frame's locals intact" {
         const plan = try runPlan(seed, 24, 12, &zgl.alloc.testing_allocator);
         try std.testing.expect(plan.checked_frames > 1000);
         try std.testing.expectEqual(@as(u64, 0), plan.corrupted_frames);
+    }
+}
+
+test "random switch sequences with lent copy buffers keep every frame's locals intact" {
+    var seeds: [4]u64 = .{ 7, 8, 0xBEEF, 0 };
+    seeds[3] = std.testing.random_seed;
+    for (seeds) |seed| {
+        errdefer std.debug.print("lending switch test failed with seed {d}\n", .{seed});
+        const plan = try runPlanLending(seed, 24, 12, &zgl.alloc.testing_allocator, true);
+        try std.testing.expect(plan.checked_frames > 1000);
+        try std.testing.expectEqual(@as(u64, 0), plan.corrupted_frames);
+    }
+    for ([_]u32{ 0, 1, 2, 3, 5, 8 }) |budget| {
+        errdefer std.debug.print("lending allocation failure test failed with budget {d}\n", .{budget});
+        var failing: zgl.alloc.FailingAllocator = .{ .allocations_left = budget, .period = 2 + budget };
+        const allocator = failing.allocator();
+        const plan = try runPlanLending(budget + 100, 8, 6, &allocator, true);
+        try std.testing.expectEqual(@as(u64, 0), plan.corrupted_frames);
+        try std.testing.expect(plan.checked_frames > 50);
     }
 }
 
