@@ -18,6 +18,20 @@ from greenlet._greenlet import get_total_main_greenlets
 SETTLE_TIMEOUT = 15.0
 
 
+def c_recursion_limit():
+    """The budget of nested C-level calls (Python -> C -> Python) that CPython 3.12 and 3.13
+    count besides ``sys.getrecursionlimit()``: their ``Py_C_RECURSION_LIMIT``, which Python
+    code cannot read. None on versions without one (up to 3.11; 3.14 measures the C stack
+    instead). 3.13 keeps it at 800 on s390x, whose C frames are large, so a test that nests
+    deeply through C there must stay shallower than on other machines."""
+    import platform
+    if sys.version_info[:2] == (3, 12):
+        return 1500
+    if sys.version_info[:2] == (3, 13):
+        return 800 if platform.machine() == 's390x' else 10000
+    return None
+
+
 def wait_until(predicate, timeout=SETTLE_TIMEOUT, interval=0.005):
     """Poll ``predicate`` until it is true or ``timeout`` elapses.
 

@@ -4,6 +4,11 @@ The extension (tests/c_api/_capi_test.c) is built here with ``python -m ziglang 
 capi-test`` against the greenlet.h installed next to the imported ``greenlet`` package and the
 running interpreter's headers. A missing zig, header or build failure fails the tests; nothing
 here is skipped.
+
+``GREENLET_CAPI_TEST_DIR`` names a directory holding an extension built beforehand (for an
+interpreter that cannot run zig, such as another architecture's CPython under qemu-user, for
+which tests/cross builds it on the host); it must hold ``_capi_test`` with this interpreter's
+extension suffix.
 """
 import gc
 import importlib.util
@@ -37,6 +42,11 @@ def _zig_cache_dir(tmp_root):
 
 @pytest.fixture(scope="module")
 def capi_dir(tmp_path_factory):
+    prebuilt = os.environ.get("GREENLET_CAPI_TEST_DIR")
+    if prebuilt:
+        built = os.path.join(prebuilt, "_capi_test" + sysconfig.get_config_var("EXT_SUFFIX"))
+        assert os.path.isfile(built), "GREENLET_CAPI_TEST_DIR has no %s" % os.path.basename(built)
+        return os.path.abspath(prebuilt)
     try:
         import ziglang  # noqa: F401
     except ImportError:

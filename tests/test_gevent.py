@@ -46,6 +46,12 @@ def _pip(*args):
     return proc.returncode, proc.stdout
 
 
+def _importable(names):
+    proc = subprocess.run([sys.executable, "-I", "-c", "import " + names],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    return proc.returncode == 0
+
+
 def _is_network_failure(output):
     return any(marker in output for marker in NETWORK_ERRORS)
 
@@ -76,8 +82,13 @@ def gevent_path(tmp_path_factory):
                    "--target", str(site), "gevent")
     if rc != 0:
         pytest.fail("installing the gevent wheel failed:\n" + out)
-    rc, out = _pip("install", "--no-deps", "--only-binary", ":all:", "--target", str(site),
-                   "zope.event", "zope.interface")
+    # gevent's pure dependencies: from PyPI, unless this interpreter has them already (e.g.
+    # Debian's packages in the root filesystem of an emulated run; zope.interface publishes no
+    # wheel for some architectures)
+    rc = 0
+    if not _importable("zope.event, zope.interface"):
+        rc, out = _pip("install", "--no-deps", "--only-binary", ":all:", "--target", str(site),
+                       "zope.event", "zope.interface")
     if rc != 0:
         if _is_network_failure(out):
             pytest.skip("PyPI is unreachable; cannot fetch zope.event/zope.interface:\n"
@@ -89,7 +100,10 @@ def gevent_path(tmp_path_factory):
 
 def run_script(gevent_path, body, timeout=60):
     env = dict(os.environ)
-    env["PYTHONPATH"] = gevent_path
+    # gevent's directory, then the one this greenlet was imported from (which need not be on
+    # the child's default path: an emulated run puts the package on PYTHONPATH)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [gevent_path, os.path.dirname(os.path.dirname(os.path.abspath(greenlet.__file__)))])
     env["PYTHONNOUSERSITE"] = "1"
     env["PYTHONFAULTHANDLER"] = "1"
     for name in list(env):

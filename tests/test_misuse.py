@@ -1,6 +1,11 @@
 """Misuse of the API raises the documented exception (never crashes)."""
+import importlib
+import os
 import pickle
+import re
 import sys
+import threading
+import time
 
 import pytest
 
@@ -28,6 +33,11 @@ def _dead():
 
 def _set(obj, name, value):
     setattr(obj, name, value)
+
+
+def _with_run(g, run):
+    g.run = run  # accepted: run is only called when the greenlet starts
+    return g
 
 
 class _BadBool:
@@ -107,6 +117,33 @@ MISUSE = [
      'no truth'),
     ('init-again-bad-parent', lambda: _pending().__init__(None, 5), TypeError,
      'GreenletChecker: Expected any type of greenlet, not int'),
+    ('new-non-greenlet-type', lambda: Greenlet.__new__(int), TypeError,
+     'greenlet.greenlet.__new__(int): int is not a subtype of greenlet.greenlet'),
+    ('run-set-not-callable', lambda: _with_run(_pending(), 5).switch(), TypeError,
+     "'int' object is not callable"),
+    ('throw-non-exception-instance', lambda: _suspended().throw(object()), TypeError,
+     'exceptions must be classes, or instances, not object'),
+    ('throw-non-exception-class', lambda: _suspended().throw(object), TypeError,
+     'exceptions must be classes, or instances, not type'),
+    # Argument counts of the module functions (CPython words these itself).
+    ('settrace-two-args', lambda: greenlet.settrace(None, None), TypeError, ANY),
+    ('optional-cleanup-no-args', lambda: greenlet._greenlet.enable_optional_cleanup(),
+     TypeError, ANY),
+    ('pending-cleanup-count-with-args',
+     lambda: greenlet._greenlet.get_pending_cleanup_count(1), TypeError, ANY),
+    ('total-main-greenlets-with-args',
+     lambda: greenlet._greenlet.get_total_main_greenlets(1), TypeError, ANY),
+    ('clocks-used-with-args',
+     lambda: greenlet._greenlet.get_clocks_used_doing_optional_cleanup(1), TypeError, ANY),
+    ('set-thread-local-one-arg', lambda: greenlet._greenlet.set_thread_local('k'),
+     TypeError, ANY),
+    ('set-thread-local-unhashable-key',
+     lambda: greenlet._greenlet.set_thread_local([], 1), TypeError, ANY),
+    ('fail-allocations-not-int',
+     lambda: greenlet._greenlet._fail_stack_allocations_after('1'), TypeError, ANY),
+    ('fail-allocations-below-minus-one',
+     lambda: greenlet._greenlet._fail_stack_allocations_after(-2), ValueError,
+     'count must be -1 (never fail) or at least 0'),
 ]
 
 
@@ -244,3 +281,166 @@ def test_low_level_switch_failure_aborts_process(script, when):
     assert 'NOT REACHED' not in out
     if when == 'running':
         assert out.splitlines()[0] == 'parked'
+
+
+def test_reinit_of_started_greenlet_with_run_is_refused():
+    main = getcurrent()
+    g = Greenlet(lambda: main.switch('parked'))
+    assert g.switch() == 'parked'
+    other = Greenlet(lambda: None)
+    for args in ((len,), (len, other)):
+        with pytest.raises(AttributeError) as info:
+            g.__init__(*args)
+        assert str(info.value) == 'run cannot be set after the start of the greenlet'
+        assert g.parent is main
+    assert g.switch() == ()
+    assert g.dead
+
+
+def test_init_sets_run_before_parent():
+    # greenlet.__init__(run, parent) assigns run first, then parent, as the
+    # original does: when both are wrong, the error is about run, and a
+    # refused run leaves the parent alone.
+    main = getcurrent()
+    started = Greenlet(lambda: main.switch('parked'))
+    assert started.switch() == 'parked'
+    with pytest.raises(AttributeError) as info:
+        started.__init__(len, 5)
+    assert str(info.value) == 'run cannot be set after the start of the greenlet'
+    with pytest.raises(AttributeError) as info:
+        main.__init__(len, Greenlet())
+    assert str(info.value) == 'Main greenlets do not have a run attribute.'
+    pending = Greenlet(lambda: None)
+    with pytest.raises(TypeError) as info:
+        pending.__init__(len, 5)
+    assert str(info.value) == 'GreenletChecker: Expected any type of greenlet, not int'
+    assert pending.run is len
+    assert started.switch() == ()
+
+
+def test_throw_non_exception_leaves_targets_untouched():
+    ran = []
+    pending = Greenlet(lambda: ran.append('pending'))
+    suspended = _suspended()
+    for target in (pending, suspended):
+        for bad in (object(), object, 1, None):
+            with pytest.raises(TypeError) as info:
+                target.throw(bad)
+            assert str(info.value).startswith('exceptions must be classes, or instances, not ')
+    assert ran == []
+    assert not pending and not pending.dead
+    assert suspended and not suspended.dead
+    assert suspended.switch() == ()
+    pending.switch()
+    assert ran == ['pending']
+
+
+def test_non_callable_trace_function_fails_the_switch_and_is_removed():
+    ran = []
+    greenlet.settrace(1)  # accepted: only called at the next switch
+    try:
+        g = Greenlet(lambda: ran.append(1))
+        with pytest.raises(TypeError) as info:
+            g.switch()
+        assert str(info.value) == "'int' object is not callable"
+        # The failing trace function is removed; the greenlet was entered
+        # and died of the error without running.
+        assert greenlet.gettrace() is None
+        assert g.dead
+        assert ran == []
+    finally:
+        greenlet.settrace(None)
+    assert Greenlet(lambda: 'fine').switch() == 'fine'
+
+
+def _greenlets_of_finished_thread():
+    """The main greenlet and a pending greenlet of a thread that ended."""
+    box = []
+
+    def in_thread():
+        box.append(getcurrent())
+        box.append(Greenlet(lambda: 'never'))
+
+    t = threading.Thread(target=in_thread)
+    t.start()
+    t.join(60)
+    other_main, pending = box
+    deadline = time.monotonic() + 15
+    while not other_main.dead and time.monotonic() < deadline:
+        getcurrent()
+        time.sleep(0.01)
+    assert other_main.dead
+    return other_main, pending
+
+
+EXITED = 'cannot switch to a different thread (which happens to have exited)'
+
+
+def test_throw_into_greenlets_of_a_finished_thread():
+    other_main, pending = _greenlets_of_finished_thread()
+    for target in (other_main, pending):
+        for args in ((), (ValueError,), (ValueError('x'),)):
+            with pytest.raises(greenlet.error) as info:
+                target.throw(*args)
+            assert str(info.value) == EXITED
+    assert not pending and not pending.dead
+
+
+def test_parent_from_a_finished_thread():
+    other_main, pending = _greenlets_of_finished_thread()
+    main = getcurrent()
+    g = Greenlet(lambda: main.switch('parked'))
+    assert g.switch() == 'parked'
+    for parent in (other_main, pending):
+        with pytest.raises(ValueError) as info:
+            g.parent = parent
+        assert str(info.value) == 'parent cannot be on a different thread'
+    assert g.parent is main
+    # A pending greenlet accepts such a parent, and cannot start.
+    fresh = Greenlet(lambda: 'never')
+    fresh.parent = pending
+    with pytest.raises(greenlet.error) as info:
+        fresh.switch()
+    assert str(info.value) == EXITED
+    assert not fresh.dead
+    assert g.switch() == ()
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MISUSE_PAGE = os.path.join(REPO, 'docs', 'misuse.md')
+
+
+def _parametrized_ids(func):
+    """The ids given with pytest.param(..., id=...) to ``func``'s
+    parametrize marks."""
+    ids = set()
+    for mark in getattr(func, 'pytestmark', []):
+        if mark.name == 'parametrize':
+            for value in mark.args[1]:
+                if getattr(value, 'id', None) is not None:
+                    ids.add(value.id)
+    return ids
+
+
+def test_misuse_table_names_existing_tests():
+    # docs/misuse.md backs every row with named tests: each must be a test
+    # function of the named file and, with [...], one of its explicitly
+    # named parametrized cases.
+    with open(MISUSE_PAGE, encoding='utf-8') as f:
+        text = f.read()
+    rows = [line for line in text.splitlines()
+            if line.startswith('| ')
+            and not line.startswith(('| Misuse', '| Situation', '| ---'))]
+    assert len(rows) >= 40
+    missing = []
+    for row in rows:
+        cells = [c.strip() for c in row.strip('|').split(' | ')]
+        assert len(cells) == 3, row
+        names = re.findall(r'`tests/(test_\w+)\.py::(\w+)(?:\[([^\]`]+)\])?`', cells[2])
+        assert names, 'a row without a test: %s' % row
+        for module_name, func_name, case in names:
+            assert os.path.exists(os.path.join(REPO, 'tests', module_name + '.py'))
+            func = getattr(importlib.import_module(module_name), func_name, None)
+            if not callable(func) or (case and case not in _parametrized_ids(func)):
+                missing.append((module_name, func_name, case))
+    assert missing == []
