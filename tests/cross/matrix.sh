@@ -12,7 +12,8 @@
 #                listed in tests/conformance-deselect.txt and, under qemu, in
 #                tests/cross/conformance-deselect-emulated.txt
 # Runs go GREENLET_CROSS_JOBS at a time (default: the number of CPUs), each logging to files;
-# the parent collects their results into tests/run's tables.
+# the parent collects their results into tests/run's tables. They always build this checkout
+# (GREENLET_RUN_PACKAGE does not apply).
 #
 # Uses from tests/run: REPO CACHE LOGS NEUTRAL CONFORMANCE UPSTREAM_SRC RES TIME INFO COUNTS
 # ANY_FAIL PYEXE, and run_step copy_checkout provision_one setup_venv venv_dir fetch_upstream
@@ -211,7 +212,11 @@ cross_runs() {
   local line key st secs counts info
   for run in "${CROSS_RUNS[@]}"; do
     arch=${run%%:*} v=${run#*:}
-    [ -f "$LOGS/cross-$arch-$v.results" ] || continue
+    if [ ! -f "$LOGS/cross-$arch-$v.results" ]; then
+      [ -n "${RES[$arch/$v build]:-}" ] || { RES[$arch/$v build]=FAIL; TIME[$arch/$v build]=0; }
+      ANY_FAIL=1
+      continue
+    fi
     while IFS='|' read -r key st secs counts info; do
       RES[$key]=$st; TIME[$key]=$secs; INFO[$key]=$info
       [ -z "$counts" ] || COUNTS[$key]=$counts
