@@ -71,8 +71,10 @@ pub fn build(b: *std.Build) void {
         extension.linker_allow_shlib_undefined = true;
         // memcpy and friends come from the C library, which is faster than Zig's generic ones
         // for the stack copies; nothing else of compiler-rt is needed.
-        // (debug builds also need compiler-rt's 128-bit and long double helpers)
-        extension.bundle_compiler_rt = optimize == .debug;
+        // Debug builds also need compiler-rt's 128-bit and long double helpers, and 32-bit Arm
+        // its __aeabi_read_tp (the thread pointer for the glue's thread-local state).
+        const arch = target.result.cpu.arch;
+        extension.bundle_compiler_rt = optimize == .debug or arch.isArm() or arch.isThumb();
         extension.bundle_ubsan_rt = false;
         const install = b.addInstallFileWithDir(
             extension.getEmittedBin(),
