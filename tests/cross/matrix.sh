@@ -73,7 +73,7 @@ cross_host_setup() {  # X.Y
 }
 
 # ------------------------------------------------------------------ one run
-# cross_env ROOT: is the guest emulated (qemu) rather than run natively?
+# cross_emulated ROOT: is the guest emulated (qemu) rather than run natively?
 cross_emulated() {
   if grep -q ' native=1 ' "$1/.greenlet-cross" 2>/dev/null && [ "${GREENLET_CROSS_NATIVE:-1}" != 0 ]; then
     return 1
