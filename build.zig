@@ -114,6 +114,11 @@ fn addGlue(
     }
     const debug_flags: []const []const u8 = &.{ "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing" };
     const release_flags: []const []const u8 = &.{ "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing", "-DNDEBUG" };
+    // A stack walk must not go past the oldest frame of a greenlet (see g_start in the glue). On
+    // 32-bit Arm, whose unwind tables (EHABI) cannot say that of one frame, every function here
+    // is marked as one no unwinding goes through.
+    const arch = module.resolved_target.?.result.cpu.arch;
+    if (arch.isArm() or arch.isThumb()) module.unwind_tables = .none;
     module.addCSourceFile(.{
         .file = b.path("src/greenlet/_greenlet.c"),
         .flags = if (optimize == .debug) debug_flags else release_flags,

@@ -48,6 +48,31 @@ _Static_assert(sizeof(PyGreenlet) == sizeof(PyObject) + 3 * sizeof(void *),
 #  define NOINLINE
 #endif
 
+/* DWARF number of the register that holds a frame's return address, per target (for
+ * CFI_END_OF_STACK). */
+#if defined(__x86_64__)
+#  define DWARF_RETURN_COLUMN "16"
+#elif defined(__i386__)
+#  define DWARF_RETURN_COLUMN "8"
+#elif defined(__aarch64__)
+#  define DWARF_RETURN_COLUMN "30"
+#elif defined(__riscv)
+#  define DWARF_RETURN_COLUMN "1"
+#elif defined(__powerpc64__)
+#  define DWARF_RETURN_COLUMN "65"
+#elif defined(__s390x__)
+#  define DWARF_RETURN_COLUMN "14"
+#endif
+/* From here to the end of the enclosing function, unwinders see no caller: a stack walk stops
+ * in this frame. */
+#if defined(DWARF_RETURN_COLUMN) && defined(__GCC_HAVE_DWARF2_CFI_ASM)
+#  define CFI_END_OF_STACK() __asm__ volatile(".cfi_undefined " DWARF_RETURN_COLUMN)
+#else
+/* (32-bit Arm unwinds with its own tables, EHABI, which build.zig leaves out of this file: the
+ * unwinder stops at the first of its frames.) */
+#  define CFI_END_OF_STACK() ((void)0)
+#endif
+
 #if PY_VERSION_HEX >= 0x030D0000
 #  define greenlet_is_finalizing() Py_IsFinalizing()
 #else
@@ -727,12 +752,21 @@ g_initialstub(thread_state *ts, PyGreenlet *self, void *stack_far_marker, int dy
  * switch has nothing of the caller's to save. */
 #define GREENLET_START_GAP_BYTES 512
 
-/* Starts the pending `target` (see g_initialstub) below a gap in this frame. */
+/* Starts the pending `target` (see g_initialstub) below a gap in this frame.
+ *
+ * This frame is the oldest of the new greenlet's frames: what lies above the gap (this frame's
+ * return address and its caller's frames) belongs to the greenlet that started it, and is
+ * overwritten as soon as that one runs on. The greenlet itself never returns through it (it
+ * ends by switching away), but a stack walk would: glibc's pthread_exit, which CPython 3.13
+ * and older call in a daemon thread that tries to run after the interpreter has finished,
+ * unwinds the thread's stack through whatever greenlet is running, and would follow the stale
+ * return address (a crash on s390x and riscv64). So the unwind tables say the stack ends here. */
 static NOINLINE int
 g_start(thread_state *ts, PyGreenlet *target, int dying)
 {
     char *marker = __builtin_alloca(stack_allocations_hooked() ? 16 : GREENLET_START_GAP_BYTES);
     __asm__ volatile("" : : "r"(marker) : "memory");
+    CFI_END_OF_STACK();
     int result = g_initialstub(ts, target, marker, dying);
     /* The gap (and the marker at its low end) stays part of this frame until here. */
     __asm__ volatile("" : : "r"(marker) : "memory");
@@ -1499,7 +1533,6 @@ greenlet_set_parent(PyGreenlet *self, PyObject *value, void *closure)
 static int
 g_dead_observed(PyGreenlet *self)
 {
-    greenlet_impl *impl = IMPL(self);
     if (g_state(self) == ZGL_DEAD) {
         return 1;
     }
