@@ -1,5 +1,7 @@
 """The ``parent`` attribute: reading, assignment rules and where a
 finishing greenlet's result goes."""
+import gc
+
 import pytest
 
 from greenlet import getcurrent
@@ -284,3 +286,53 @@ def test_result_travels_up_a_long_chain_of_pending_parents():
     leaf = Greenlet(lambda: 'leaf', parent=parents[-1])
     assert leaf.switch() == 'leaf'
     assert all(p.dead for p in parents[1:])
+
+
+def test_finished_greenlet_reaches_its_parent_when_starting_it_drops_that_parent():
+    # The child finishes and its result goes to its pending parent. Starting
+    # the parent looks up its `run`, Python code that makes the child's parent
+    # another greenlet, dropping the last reference to the parent being
+    # started. The start goes on with a live object and the result arrives.
+    main = getcurrent()
+    seen = []
+
+    class LooksUpRun(Greenlet):
+        @property
+        def run(self):
+            child.parent = main
+            gc.collect()
+            return lambda value: seen.append(value) or 'parent done'
+
+    child = Greenlet(lambda: 'child result', parent=LooksUpRun())
+    assert child.switch() == 'parent done'
+    assert seen == ['child result']
+    assert child.dead
+    assert child.parent is main
+
+
+def test_finished_greenlet_passes_over_dead_ancestors_dropped_on_the_way():
+    # The parent of the finishing greenlet is dead, so the result goes to the
+    # grandparent, which is pending; its `run` lookup drops every other
+    # reference to both. The result still arrives.
+    main = getcurrent()
+    seen = []
+
+    class LooksUpRun(Greenlet):
+        @property
+        def run(self):
+            child.parent = main
+            dead_parent.parent = main
+            gc.collect()
+            return lambda value: seen.append(value) or 'grandparent done'
+
+    dead_parent = Greenlet(lambda: None, parent=LooksUpRun())
+    dead_parent.parent.parent = main
+    grandparent = dead_parent.parent
+    dead_parent.parent = main
+    dead_parent.switch()
+    assert dead_parent.dead
+    dead_parent.parent = grandparent
+    del grandparent
+    child = Greenlet(lambda: 'child result', parent=dead_parent)
+    assert child.switch() == 'grandparent done'
+    assert seen == ['child result']

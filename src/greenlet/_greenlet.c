@@ -93,6 +93,7 @@ typedef struct greenlet_impl {
     PyObject *call_args;
     PyObject *call_kwargs;
     PyGreenlet *parent;              /* NULL for a main greenlet */
+    PyGreenlet *final_target;        /* finished greenlets: where their last switch went */
     PyGreenlet *main_greenlet;       /* started greenlets: their thread's main greenlet */
     _Atomic(thread_state *) thread;  /* main greenlets: their thread, NULL once it ended */
     int is_main;
@@ -314,6 +315,39 @@ ts_clear_passed(thread_state *ts)
 }
 
 /* ==== greenlet objects ===================================================================== */
+
+/* A greenlet's attributes (parent, run, __dict__, gr_context) can be read and replaced from any
+ * thread. In a free-threaded build a
+ * reader takes its reference while holding the greenlet's lock, and a writer swaps the pointer
+ * under the same lock and releases the old object after unlocking (releasing it can run any
+ * code, even a switch), so no thread ever takes a reference to an object being freed. With a
+ * GIL, and before 3.13 where the macros do not exist, the lock is the GIL itself. */
+#ifndef Py_BEGIN_CRITICAL_SECTION
+#  define Py_BEGIN_CRITICAL_SECTION(op) {
+#  define Py_END_CRITICAL_SECTION() }
+#endif
+
+static PyObject *
+g_read_locked(PyGreenlet *self, PyObject **slot)
+{
+    PyObject *result;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    result = Py_XNewRef(*slot);
+    Py_END_CRITICAL_SECTION();
+    return result;
+}
+
+static void
+g_replace_locked(PyGreenlet *self, PyObject **slot, PyObject *value)
+{
+    PyObject *old;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    old = *slot;
+    *slot = value;
+    Py_END_CRITICAL_SECTION();
+    Py_XDECREF(old);
+}
+
 
 static greenlet_impl *
 impl_new(void)
@@ -606,6 +640,22 @@ g_switchstack(thread_state *ts, PyGreenlet *target, void *stack_far_marker, int 
     return 0;
 }
 
+/* The greenlet that switched here (a new reference, or NULL), taken from the thread state once
+ * the switch has landed. A finished one lets go of the greenlet it switched to (see g_die): the one now
+ * running, so this never frees it. */
+static inline PyGreenlet *
+g_take_origin(thread_state *ts)
+{
+    PyGreenlet *origin = ts->origin;
+    if (origin != NULL) {
+        ts->origin = NULL;
+        if (UNLIKELY(IMPL(origin)->final_target != NULL)) {
+            Py_CLEAR(IMPL(origin)->final_target);
+        }
+    }
+    return origin;
+}
+
 /* Takes what the switcher sent to the greenlet now running and emits the trace event. On
  * return 0 either *value is set, or *args is the tuple sent (and *kwargs the dict, or NULL), or
  * both are NULL with the thrown exception set; on -1 (the trace function failed) its exception
@@ -621,8 +671,7 @@ g_take_passed(thread_state *ts, PyObject **value, PyObject **args, PyObject **kw
     PyObject *exc_traceback = ts->pass_exc_traceback;
     ts->pass_value = ts->pass_args = ts->pass_kwargs = NULL;
     ts->pass_exc_type = ts->pass_exc_value = ts->pass_exc_traceback = NULL;
-    PyGreenlet *origin = ts->origin;
-    ts->origin = NULL;
+    PyGreenlet *origin = g_take_origin(ts);
     if (ts->trace != NULL && origin != NULL) {
         PyObject *event = (*value != NULL || *args != NULL) ? str_switch : str_throw;
         if (g_call_trace(ts, event, origin, ts->current) < 0) {
@@ -660,9 +709,7 @@ g_receive(thread_state *ts)
             ts->pass_args = NULL;
         }
         if (value != NULL) {
-            PyGreenlet *origin = ts->origin;
-            ts->origin = NULL;
-            Py_XDECREF(origin);
+            Py_XDECREF(g_take_origin(ts));
             return value;
         }
     }
@@ -787,20 +834,23 @@ g_die(PyGreenlet *self, PyObject *result)
         Py_XDECREF(type);
         Py_XDECREF(traceback);
     }
-    pystate_finish(PyThreadState_Get(), &IMPL(self)->py, &ts->chunks);
-    /* Borrowed: a successful switch never comes back to drop a reference, and the chain stays
-     * alive through `self`, which the thread state holds until the parent has resumed. */
-    PyGreenlet *parent = IMPL(self)->parent;
+    greenlet_impl *impl = IMPL(self);
+    pystate_finish(PyThreadState_Get(), &impl->py, &ts->chunks);
+    /* A successful switch never comes back to drop a reference: `self` holds the parent (in
+     * final_target, as `parent` may be replaced meanwhile, by code run on the way or by another
+     * thread), and the thread state holds `self` until the parent has resumed. */
+    PyGreenlet *parent = (PyGreenlet *)g_read_locked(self, (PyObject **)&impl->parent);
     for (;;) {
         if (parent == NULL) {
             Py_FatalError("greenlet: a greenlet finished and no parent is left to run");
         }
+        Py_XSETREF(impl->final_target, parent);
         PyObject *unexpected = g_switch(ts, parent, result, NULL, NULL, 1);
         result = NULL;
         /* Only a failure returns here: pass it on to the next ancestor. */
         Py_XDECREF(unexpected);
         ts = tls_state;
-        parent = IMPL(parent)->parent;
+        parent = (PyGreenlet *)g_read_locked(parent, (PyObject **)&IMPL(parent)->parent);
     }
 }
 
@@ -858,12 +908,11 @@ g_run_and_die(thread_state *ts, PyGreenlet *self, PyObject *run, pystate_cframe 
     g_die(self, result);
 }
 
-/* Switches from the running greenlet to `target`, sending one value, or args and kwargs (all
- * new references; value and args both NULL means the exception currently set is sent).
- * `dying` means the running greenlet has finished; then this returns only on failure. */
+/* g_switch, holding in *hold (a strong reference) the ancestor it switches to when `target`
+ * has finished. */
 static PyObject *
-g_switch(thread_state *ts, PyGreenlet *target, PyObject *value, PyObject *args, PyObject *kwargs,
-         int dying)
+g_switch_holding(thread_state *ts, PyGreenlet *target, PyObject *value, PyObject *args,
+                 PyObject *kwargs, int dying, PyGreenlet **hold)
 {
     PyObject *exc_type = NULL, *exc_value = NULL, *exc_traceback = NULL;
     if (value == NULL && args == NULL) {
@@ -880,7 +929,18 @@ g_switch(thread_state *ts, PyGreenlet *target, PyObject *value, PyObject *args, 
             return NULL;
         }
         while (UNLIKELY(g_state(target) == ZGL_DEAD)) {
-            target = IMPL(target)->parent;
+            target = (PyGreenlet *)g_read_locked(target, (PyObject **)&IMPL(target)->parent);
+            Py_XSETREF(*hold, target);
+            if (UNLIKELY(target == NULL)) {
+                Py_XDECREF(value);
+                Py_XDECREF(args);
+                Py_XDECREF(kwargs);
+                Py_XDECREF(exc_type);
+                Py_XDECREF(exc_value);
+                Py_XDECREF(exc_traceback);
+                PyErr_SetString(PyExc_GreenletError, "cannot switch to a finished main greenlet");
+                return NULL;
+            }
         }
         if (UNLIKELY(target == ts->current)) {
             if (ts->trace != NULL &&
@@ -936,6 +996,25 @@ g_switch(thread_state *ts, PyGreenlet *target, PyObject *value, PyObject *args, 
     }
 }
 
+/* Switches from the running greenlet to `target` (or, if it finished, its first ancestor alive),
+ * sending one value, or args and kwargs (all new references; value and args both NULL means the
+ * exception currently set is sent). `dying` means the running greenlet has finished; then this
+ * returns only on failure. */
+static PyObject *
+g_switch(thread_state *ts, PyGreenlet *target, PyObject *value, PyObject *args, PyObject *kwargs,
+         int dying)
+{
+    if (dying) {
+        /* the finished greenlet holds the ancestor (see g_die) */
+        return g_switch_holding(ts, target, value, args, kwargs, 1,
+                                &IMPL(ts->current)->final_target);
+    }
+    PyGreenlet *held = NULL;
+    PyObject *result = g_switch_holding(ts, target, value, args, kwargs, 0, &held);
+    Py_XDECREF(held);
+    return result;
+}
+
 /* ==== killing and releasing ================================================================ */
 
 /* Throws GreenletExit into a suspended greenlet of this thread so its finally blocks run, with
@@ -946,12 +1025,15 @@ g_kill(thread_state *ts, PyGreenlet *self)
     PyObject *saved_type, *saved_value, *saved_traceback;
     PyErr_Fetch(&saved_type, &saved_value, &saved_traceback);
     greenlet_impl *impl = IMPL(self);
-    PyGreenlet *old_parent = impl->parent;
+    PyGreenlet *old_parent;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    old_parent = impl->parent;
     impl->parent = (PyGreenlet *)Py_NewRef(ts->current);
+    Py_END_CRITICAL_SECTION();
     PyErr_SetString(PyExc_GreenletExit,
                     "Killing the greenlet because all references have vanished.");
     PyObject *result = g_switch(ts, self, NULL, NULL, NULL, 0);
-    Py_XSETREF(impl->parent, old_parent);
+    g_replace_locked(self, (PyObject **)&impl->parent, (PyObject *)old_parent);
     if (result == NULL) {
         PyErr_WriteUnraisable((PyObject *)self);
     }
@@ -1131,6 +1213,7 @@ Greenlet_traverse(PyGreenlet *self, visitproc visit, void *arg)
         return 0;
     }
     Py_VISIT(impl->parent);
+    Py_VISIT(impl->final_target);
     Py_VISIT(impl->main_greenlet);
     Py_VISIT(impl->run);
     Py_VISIT(impl->call_run);
@@ -1174,6 +1257,7 @@ Greenlet_clear(PyGreenlet *self)
     if (impl != NULL) {
         Py_CLEAR(impl->run);
         Py_CLEAR(impl->parent);
+        Py_CLEAR(impl->final_target);
         Py_CLEAR(impl->main_greenlet);
         Py_CLEAR(impl->py.context);
     }
@@ -1385,37 +1469,6 @@ greenlet_getstate(PyGreenlet *self, PyObject *unused)
 }
 
 /* ==== attributes =========================================================================== */
-
-/* The attributes below can be read and replaced from any thread. In a free-threaded build a
- * reader takes its reference while holding the greenlet's lock, and a writer swaps the pointer
- * under the same lock and releases the old object after unlocking (releasing it can run any
- * code, even a switch), so no thread ever takes a reference to an object being freed. With a
- * GIL, and before 3.13 where the macros do not exist, the lock is the GIL itself. */
-#ifndef Py_BEGIN_CRITICAL_SECTION
-#  define Py_BEGIN_CRITICAL_SECTION(op) {
-#  define Py_END_CRITICAL_SECTION() }
-#endif
-
-static PyObject *
-g_read_locked(PyGreenlet *self, PyObject **slot)
-{
-    PyObject *result;
-    Py_BEGIN_CRITICAL_SECTION(self);
-    result = Py_XNewRef(*slot);
-    Py_END_CRITICAL_SECTION();
-    return result;
-}
-
-static void
-g_replace_locked(PyGreenlet *self, PyObject **slot, PyObject *value)
-{
-    PyObject *old;
-    Py_BEGIN_CRITICAL_SECTION(self);
-    old = *slot;
-    *slot = value;
-    Py_END_CRITICAL_SECTION();
-    Py_XDECREF(old);
-}
 
 static PyObject *
 greenlet_get_dict(PyGreenlet *self, void *closure)
