@@ -32,7 +32,15 @@ cross_add_spec() {
   local spec=$1 arch ver vers
   case $spec in
     none) CROSS_RUNS=(); return 0 ;;
-    all) for arch in $CROSS_ARCHES; do cross_add_spec "$arch" || return 1; done; return 0 ;;
+    all)  # every target with each CPython in turn (the order of CROSS_SUITES)
+      local pair
+      for pair in $CROSS_SUITES; do
+        for arch in $CROSS_ARCHES; do
+          cross_target "$arch"
+          case " $CT_PYTHONS " in *" ${pair%%:*} "*) cross_add_spec "$arch:${pair%%:*}" || return 1 ;; esac
+        done
+      done
+      return 0 ;;
   esac
   arch=${spec%%:*}
   if ! cross_target "$arch" 2>/dev/null; then

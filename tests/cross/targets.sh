@@ -19,9 +19,10 @@
 
 CROSS_ARCHES="x86 x86_64 aarch64 arm riscv64 ppc64le s390x"
 
-# Debian suite for each CPython version tested. riscv64 is an official architecture from
-# Debian 13 on, so it has 3.13 only.
-CROSS_SUITES="3.13:stable 3.11:oldstable"
+# Debian suite for each CPython version tested, in the order `--arch all` runs them: 3.13 of
+# Debian 13, 3.11 of Debian 12, and 3.14, the default python3 of Debian unstable. riscv64 is an
+# official architecture from Debian 13 on: it has no 3.11.
+CROSS_SUITES="3.13:stable 3.11:oldstable 3.14:unstable"
 
 cross_suite() {
   local pair
@@ -33,7 +34,7 @@ cross_suite() {
 }
 
 cross_target() {
-  CT_QCPU= CT_NATIVE_OK=0 CT_PYTHONS="3.13 3.11"
+  CT_QCPU= CT_NATIVE_OK=0 CT_PYTHONS="3.14 3.13 3.11"
   case "${1:-}" in
     x86|i386|i686)
       CT_ARCH=x86 CT_DEB=i386 CT_MA=i386-linux-gnu CT_ZT=x86-linux-gnu.2.17 CT_ZCPU=i686
@@ -51,7 +52,7 @@ cross_target() {
     riscv64)
       CT_ARCH=riscv64 CT_DEB=riscv64 CT_MA=riscv64-linux-gnu CT_ZT=riscv64-linux-gnu.2.31
       CT_ZCPU=baseline_rv64 CT_QEMU=qemu-riscv64-static CT_LDSO=/lib/ld-linux-riscv64-lp64d.so.1
-      CT_PYTHONS=3.13 ;;
+      CT_PYTHONS="3.14 3.13" ;;
     ppc64le|ppc64el|powerpc64le)
       # Zig provides ppc64le glibc from 2.19; its oldest symbol version is GLIBC_2.17 anyway
       CT_ARCH=ppc64le CT_DEB=ppc64el CT_MA=powerpc64le-linux-gnu CT_ZT=powerpc64le-linux-gnu.2.19
