@@ -25,6 +25,14 @@
 #define GREENLET_PY313 (PY_VERSION_HEX >= 0x030D0000)
 #define GREENLET_PY314 (PY_VERSION_HEX >= 0x030E0000)
 #define GREENLET_PY315 (PY_VERSION_HEX >= 0x030F0000)
+#if defined(Py_GIL_DISABLED) && GREENLET_PY314
+/* From 3.14 the free-threaded interpreter keeps a list of references held by C code on the
+ * thread's C stack (_PyCStackRef), walked by the collector. Each greenlet would need its own
+ * list, and the collector would have to read a suspended greenlet's entries from wherever its
+ * stack is saved. Until that is done, refuse to build rather than let the collector follow a
+ * list into another greenlet's stack. */
+#  error "greenlet: the free-threaded build of CPython 3.14 and newer is not supported yet (free-threaded 3.13 and every build with the GIL are)"
+#endif
 #define GREENLET_USE_CFRAME (!GREENLET_PY313)
 /* 3.12 and 3.13 count C recursion; 3.14 measures the C stack pointer instead. All greenlets of a
  * thread share its C stack, so the 3.14 stack limits stay valid across switches. */
