@@ -288,10 +288,12 @@ def test_result_travels_up_a_long_chain_of_pending_parents():
     assert all(p.dead for p in parents[1:])
 
 
-def test_finished_greenlet_reaches_its_parent_when_starting_it_drops_that_parent():
-    # The child finishes and its result goes to its pending parent. Starting
-    # the parent looks up its `run`, Python code that makes the child's parent
-    # another greenlet, dropping the last reference to the parent being
+@pytest.mark.parametrize('through_dead_parent', [False, True])
+def test_finished_greenlet_reaches_a_parent_whose_start_drops_it(through_dead_parent):
+    # The child finishes and its result goes to its pending parent (or, when
+    # that parent is dead, to the pending grandparent). Starting that greenlet
+    # looks up its `run`: Python code that re-parents the child (and the dead
+    # parent) to main, dropping every other reference to the greenlet being
     # started. The start goes on with a live object and the result arrives.
     main = getcurrent()
     seen = []
@@ -300,39 +302,21 @@ def test_finished_greenlet_reaches_its_parent_when_starting_it_drops_that_parent
         @property
         def run(self):
             child.parent = main
+            if through_dead_parent:
+                dead_parent.parent = main
             gc.collect()
-            return lambda value: seen.append(value) or 'parent done'
+            return lambda value: seen.append(value) or 'started'
 
-    child = Greenlet(lambda: 'child result', parent=LooksUpRun())
-    assert child.switch() == 'parent done'
+    parent = LooksUpRun()
+    if through_dead_parent:
+        dead_parent = Greenlet(lambda: None)
+        dead_parent.switch()
+        assert dead_parent.dead
+        dead_parent.parent = parent
+        parent = dead_parent
+    child = Greenlet(lambda: 'child result', parent=parent)
+    del parent
+    assert child.switch() == 'started'
     assert seen == ['child result']
     assert child.dead
     assert child.parent is main
-
-
-def test_finished_greenlet_passes_over_dead_ancestors_dropped_on_the_way():
-    # The parent of the finishing greenlet is dead, so the result goes to the
-    # grandparent, which is pending; its `run` lookup drops every other
-    # reference to both. The result still arrives.
-    main = getcurrent()
-    seen = []
-
-    class LooksUpRun(Greenlet):
-        @property
-        def run(self):
-            child.parent = main
-            dead_parent.parent = main
-            gc.collect()
-            return lambda value: seen.append(value) or 'grandparent done'
-
-    dead_parent = Greenlet(lambda: None, parent=LooksUpRun())
-    dead_parent.parent.parent = main
-    grandparent = dead_parent.parent
-    dead_parent.parent = main
-    dead_parent.switch()
-    assert dead_parent.dead
-    dead_parent.parent = grandparent
-    del grandparent
-    child = Greenlet(lambda: 'child result', parent=dead_parent)
-    assert child.switch() == 'grandparent done'
-    assert seen == ['child result']

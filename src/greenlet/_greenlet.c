@@ -920,38 +920,20 @@ g_switch_holding(thread_state *ts, PyGreenlet *target, PyObject *value, PyObject
     }
     for (;;) {
         if (UNLIKELY(g_check_thread(ts, target) < 0)) {
-            Py_XDECREF(value);
-            Py_XDECREF(args);
-            Py_XDECREF(kwargs);
-            Py_XDECREF(exc_type);
-            Py_XDECREF(exc_value);
-            Py_XDECREF(exc_traceback);
-            return NULL;
+            goto fail;
         }
         while (UNLIKELY(g_state(target) == ZGL_DEAD)) {
             target = (PyGreenlet *)g_read_locked(target, (PyObject **)&IMPL(target)->parent);
             Py_XSETREF(*hold, target);
             if (UNLIKELY(target == NULL)) {
-                Py_XDECREF(value);
-                Py_XDECREF(args);
-                Py_XDECREF(kwargs);
-                Py_XDECREF(exc_type);
-                Py_XDECREF(exc_value);
-                Py_XDECREF(exc_traceback);
                 PyErr_SetString(PyExc_GreenletError, "cannot switch to a finished main greenlet");
-                return NULL;
+                goto fail;
             }
         }
         if (UNLIKELY(target == ts->current)) {
             if (ts->trace != NULL &&
                 g_call_trace(ts, (value || args) ? str_switch : str_throw, target, target) < 0) {
-                Py_XDECREF(value);
-                Py_XDECREF(args);
-                Py_XDECREF(kwargs);
-                Py_XDECREF(exc_type);
-                Py_XDECREF(exc_value);
-                Py_XDECREF(exc_traceback);
-                return NULL;
+                goto fail;
             }
             if (value != NULL) {
                 return value;
@@ -994,6 +976,14 @@ g_switch_holding(thread_state *ts, PyGreenlet *target, PyObject *value, PyObject
         }
         return g_receive(ts);
     }
+fail:
+    Py_XDECREF(value);
+    Py_XDECREF(args);
+    Py_XDECREF(kwargs);
+    Py_XDECREF(exc_type);
+    Py_XDECREF(exc_value);
+    Py_XDECREF(exc_traceback);
+    return NULL;
 }
 
 /* Switches from the running greenlet to `target` (or, if it finished, its first ancestor alive),
