@@ -1,6 +1,8 @@
 """Public surface of the ``greenlet`` package and ``greenlet._greenlet``."""
+import os
 import re
 import struct
+import subprocess
 import sys
 import sysconfig
 
@@ -257,3 +259,19 @@ def test_unswitchable_greenlet_running_switch_failure_is_clean():
     assert not u.dead
     u.force_switch_error = False
     assert u.switch() == 'finished'
+
+
+def test_import_leaves_the_gil_as_the_build_has_it():
+    # A free-threaded build turns the GIL on (with a RuntimeWarning) when it
+    # imports an extension module that does not declare it can run without
+    # it. Ours declares that: the GIL stays off there, and on.
+    code = ("import sys, warnings; warnings.simplefilter('error'); import greenlet; "
+            "greenlet.greenlet(lambda: None).switch(); "
+            "print(getattr(sys, '_is_gil_enabled', lambda: True)())")
+    env = dict(os.environ)
+    env.pop('PYTHON_GIL', None)
+    out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    free_threaded = bool(sysconfig.get_config_var('Py_GIL_DISABLED'))
+    assert out.stdout.split() == ['False' if free_threaded else 'True']
