@@ -288,11 +288,13 @@ def test_result_travels_up_a_long_chain_of_pending_parents():
     assert all(p.dead for p in parents[1:])
 
 
+@pytest.mark.parametrize('detour', [False, True])
 @pytest.mark.parametrize('through_dead_parent', [False, True])
-def test_finished_greenlet_reaches_a_parent_whose_start_drops_it(through_dead_parent):
+def test_finished_greenlet_reaches_a_parent_whose_start_drops_it(through_dead_parent, detour):
     # The child finishes and its result goes to its pending parent (or, when
     # that parent is dead, to the pending grandparent). Starting that greenlet
-    # looks up its `run`: Python code that re-parents the child (and the dead
+    # looks up its `run`: Python code that may first switch to another
+    # greenlet and back (detour), then re-parents the child (and the dead
     # parent) to main, dropping every other reference to the greenlet being
     # started. The start goes on with a live object and the result arrives.
     main = getcurrent()
@@ -301,6 +303,8 @@ def test_finished_greenlet_reaches_a_parent_whose_start_drops_it(through_dead_pa
     class LooksUpRun(Greenlet):
         @property
         def run(self):
+            if detour:
+                assert Greenlet(lambda: 'back').switch() == 'back'
             child.parent = main
             if through_dead_parent:
                 dead_parent.parent = main

@@ -649,7 +649,9 @@ g_take_origin(thread_state *ts)
     PyGreenlet *origin = ts->origin;
     if (origin != NULL) {
         ts->origin = NULL;
-        if (UNLIKELY(IMPL(origin)->final_target != NULL)) {
+        /* (only its last switch: code run on the way there, such as a `run` property of the
+         * greenlet being started, may switch elsewhere and back first) */
+        if (UNLIKELY(IMPL(origin)->final_target != NULL) && g_state(origin) == ZGL_DEAD) {
             Py_CLEAR(IMPL(origin)->final_target);
         }
     }
