@@ -202,28 +202,51 @@ main_thread_of(PyGreenlet *main)
     return atomic_load_explicit(&IMPL(main)->thread, memory_order_acquire);
 }
 
-/* The main greenlet of g's thread: its own if started, else the first started ancestor's. */
+static PyObject *g_read_locked(PyGreenlet *self, PyObject **slot);
+
+/* The main greenlet of g's thread (a new reference, or NULL): its own if started, else the
+ * first started ancestor's. Pending greenlets' parents may be replaced by any thread meanwhile,
+ * so each ancestor is held while it is read. */
 static PyGreenlet *
 g_find_main(PyGreenlet *g)
 {
-    for (PyGreenlet *walk = g; walk != NULL; walk = IMPL(walk)->parent) {
+    PyGreenlet *walk = g, *held = NULL, *main = NULL;
+    while (walk != NULL) {
         greenlet_impl *impl = IMPL(walk);
         if (impl->is_main) {
-            return walk;
+            main = (PyGreenlet *)Py_NewRef(walk);
+            break;
         }
         if (zgl_stack_state(&impl->stack) != ZGL_PENDING) {
-            return impl->main_greenlet;
+            main = (PyGreenlet *)Py_XNewRef(impl->main_greenlet);
+            break;
         }
+        walk = (PyGreenlet *)g_read_locked(walk, (PyObject **)&impl->parent);
+        Py_XSETREF(held, walk);
     }
-    return NULL;
+    Py_XDECREF(held);
+    return main;
 }
 
-/* The thread g belongs to, or NULL if that thread ended or g's lineage is gone. */
+/* The thread g belongs to, or NULL if that thread ended or g's lineage is gone. Takes no
+ * reference to g itself (a greenlet being deallocated asks too). */
 static thread_state *
 g_thread(PyGreenlet *g)
 {
+    greenlet_impl *impl = IMPL(g);
+    if (impl->is_main) {
+        return main_thread_of(g);
+    }
+    if (zgl_stack_state(&impl->stack) != ZGL_PENDING) {
+        return impl->main_greenlet != NULL ? main_thread_of(impl->main_greenlet) : NULL;
+    }
     PyGreenlet *main = g_find_main(g);
-    return main ? main_thread_of(main) : NULL;
+    if (main == NULL) {
+        return NULL;
+    }
+    thread_state *ts = main_thread_of(main);
+    Py_DECREF(main);
+    return ts;
 }
 
 static int
@@ -249,18 +272,20 @@ g_check_thread_slow(thread_state *ts, PyGreenlet *target)
         return -1;
     }
     thread_state *owner = main_thread_of(main);
+    int result = 0;
     if (owner == NULL) {
         PyErr_SetString(PyExc_GreenletError,
                         "cannot switch to a different thread (which happens to have exited)");
-        return -1;
+        result = -1;
     }
-    if (owner != ts) {
+    else if (owner != ts) {
         PyErr_Format(PyExc_GreenletError,
                      "Cannot switch to a different thread\n\tCurrent:  %R\n\tExpected: %R",
                      ts->current, main);
-        return -1;
+        result = -1;
     }
-    return 0;
+    Py_DECREF(main);
+    return result;
 }
 
 static inline int
@@ -1552,19 +1577,24 @@ greenlet_set_parent(PyGreenlet *self, PyObject *value, void *closure)
         return -1;
     }
     PyGreenlet *parent = (PyGreenlet *)value;
-    PyGreenlet *main = NULL;
-    for (PyGreenlet *walk = parent; walk != NULL; walk = IMPL(walk)->parent) {
+    /* (other threads may replace parents along the chain meanwhile: hold each step) */
+    PyGreenlet *walk = (PyGreenlet *)Py_NewRef(parent);
+    while (walk != NULL) {
         if (walk == self) {
+            Py_DECREF(walk);
             PyErr_SetString(PyExc_ValueError, "cyclic parent chain");
             return -1;
         }
-        main = walk;
+        PyGreenlet *next = (PyGreenlet *)g_read_locked(walk, (PyObject **)&IMPL(walk)->parent);
+        Py_DECREF(walk);
+        walk = next;
     }
-    main = g_find_main(parent);
+    PyGreenlet *main = g_find_main(parent);
     if (main == NULL) {
         PyErr_SetString(PyExc_ValueError, "parent must not be garbage collected");
         return -1;
     }
+    Py_DECREF(main);  /* compared by identity below; the parent keeps it */
     if (g_started(self) && IMPL(self)->main_greenlet != main) {
         PyErr_SetString(PyExc_ValueError, "parent cannot be on a different thread");
         return -1;
