@@ -113,24 +113,34 @@ def thread_baseline():
         assert total <= baseline.main_greenlets
 
 
+def run_in_threads(func, count, timeout=60):
+    """Run ``func(n)`` for each n in ``range(count)``, each in a thread of its
+    own, all at once; wait for them and return ``[func(0), func(1), ...]``
+    (re-raising the first exception any of them raised)."""
+    boxes = [{} for _ in range(count)]
+
+    def target(n):
+        try:
+            boxes[n]['result'] = func(n)
+        except BaseException as e:  # pragma: no cover - reported below
+            boxes[n]['error'] = e
+
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads), "helper thread did not finish"
+    for box in boxes:
+        if 'error' in box:
+            raise box['error']
+    return [box.get('result') for box in boxes]
+
+
 def run_in_thread(func, *args, timeout=60):
     """Run ``func(*args)`` in a new thread, wait for it, and return its
     result (re-raising any exception it raised)."""
-    box = {}
-
-    def target():
-        try:
-            box['result'] = func(*args)
-        except BaseException as e:  # pragma: no cover - reported below
-            box['error'] = e
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(timeout)
-    assert not t.is_alive(), "helper thread did not finish"
-    if 'error' in box:
-        raise box['error']
-    return box.get('result')
+    return run_in_threads(lambda _n: func(*args), 1, timeout=timeout)[0]
 
 
 def _subprocess_env():

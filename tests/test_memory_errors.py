@@ -26,6 +26,7 @@ from greenlet import greenlet as Greenlet
 
 from conftest import c_recursion_limit
 from conftest import run_in_thread
+from conftest import run_in_threads
 
 hook = greenlet._greenlet._fail_stack_allocations_after
 
@@ -512,14 +513,8 @@ def test_memory_error_in_many_threads_at_once():
         first = g.switch(n)
         return outcome, first, g.switch(100), state(g)
 
-    results = {}
-    threads = [threading.Thread(target=lambda n=n: results.__setitem__(n, in_thread(n)))
-               for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert results == {n: ('MemoryError', 2 * n, 100 + n, DEAD) for n in range(4)}
+    results = run_in_threads(in_thread, 4)
+    assert results == [('MemoryError', 2 * n, 100 + n, DEAD) for n in range(4)]
 
 
 # --------------------------------------------------------------------------

@@ -140,6 +140,15 @@ def switch_value(args, kwargs):
     return (args, kwargs)
 
 
+def _next_op(run):
+    """Logs the state of ``run`` (a RealRun or a Model) before its next
+    operation, and takes that operation: returns (its index, it)."""
+    run.log.append(run.snapshot())
+    pc = run.pc
+    run.pc += 1
+    return pc, run.tape[pc]
+
+
 def _resolve(index, size):
     return index % size
 
@@ -226,10 +235,7 @@ class RealRun:
                 return None
             if self.pc >= len(self.tape):
                 return ('end', me)
-            self.log.append(self.snapshot())
-            op = self.tape[self.pc]
-            pc = self.pc
-            self.pc += 1
+            pc, op = _next_op(self)
             kind = op[0]
             if kind == 'create':
                 if len(self.reg) >= MAX_GREENLETS:
@@ -473,10 +479,7 @@ class Model:
                     break
                 self.die(me, ('value', ('end', me)))
                 continue
-            self.log.append(self.snapshot())
-            op = self.tape[self.pc]
-            pc = self.pc
-            self.pc += 1
+            pc, op = _next_op(self)
             kind = op[0]
             if kind == 'create':
                 n = len(self.gs)

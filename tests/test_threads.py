@@ -11,6 +11,7 @@ from greenlet import greenlet as Greenlet
 from greenlet._greenlet import get_total_main_greenlets
 
 from conftest import run_in_thread
+from conftest import run_in_threads
 from conftest import settle
 from conftest import wait_until
 
@@ -87,13 +88,7 @@ def test_greenlets_run_normally_in_threads(thread_baseline):
             seen.append(g.switch(1))
         return seen
 
-    results = {}
-    threads = [threading.Thread(target=lambda n=n: results.__setitem__(n, in_thread(n)))
-               for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(JOIN_TIMEOUT)
+    results = run_in_threads(in_thread, 4, timeout=JOIN_TIMEOUT)
     for n in range(4):
         assert results[n] == [n, n + 1, n + 2, n + 3, n + 4, ('done', n + 5)]
 

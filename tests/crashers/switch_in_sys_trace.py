@@ -58,21 +58,21 @@ def profiler(frame, event, arg):
         record('profile', event, 'square')
 
 
-sys.settrace(tracer)
-try:
-    values = workload()
-finally:
-    sys.settrace(None)
+def workload_under(set_hook, hook):
+    del seen[:]
+    set_hook(hook)
+    try:
+        return workload()
+    finally:
+        set_hook(None)
+
+
+values = workload_under(sys.settrace, tracer)
 print('traced values', values, flush=True)
 print('trace events', len(seen), sorted(set(s[1] for s in seen)), flush=True)
 print('all echoed', all(s[3] for s in seen), flush=True)
 print('trace removed', sys.gettrace() is None, flush=True)
-del seen[:]
-sys.setprofile(profiler)
-try:
-    values = workload()
-finally:
-    sys.setprofile(None)
+values = workload_under(sys.setprofile, profiler)
 print('profiled values', values, flush=True)
 print('profile events', len(seen), sorted(set(s[1:3] for s in seen)), flush=True)
 print('all echoed', all(s[3] for s in seen), flush=True)
