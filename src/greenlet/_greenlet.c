@@ -342,11 +342,11 @@ ts_clear_passed(thread_state *ts)
 /* ==== greenlet objects ===================================================================== */
 
 /* A greenlet's attributes (parent, run, __dict__, gr_context) can be read and replaced from any
- * thread. In a free-threaded build a
- * reader takes its reference while holding the greenlet's lock, and a writer swaps the pointer
- * under the same lock and releases the old object after unlocking (releasing it can run any
- * code, even a switch), so no thread ever takes a reference to an object being freed. With a
- * GIL, and before 3.13 where the macros do not exist, the lock is the GIL itself. */
+ * thread. In a free-threaded build a reader takes its reference while holding the greenlet's
+ * lock, and a writer swaps the pointer under the same lock and releases the old object after
+ * unlocking (releasing it can run any code, even a switch), so no thread ever takes a reference
+ * to an object being freed. With a GIL, and before 3.13 where the macros do not exist, the lock
+ * is the GIL itself. */
 #ifndef Py_BEGIN_CRITICAL_SECTION
 #  define Py_BEGIN_CRITICAL_SECTION(op) {
 #  define Py_END_CRITICAL_SECTION() }
@@ -666,8 +666,8 @@ g_switchstack(thread_state *ts, PyGreenlet *target, void *stack_far_marker, int 
 }
 
 /* The greenlet that switched here (a new reference, or NULL), taken from the thread state once
- * the switch has landed. A finished one lets go of the greenlet it switched to (see g_die): the one now
- * running, so this never frees it. */
+ * the switch has landed. A finished one lets go of the greenlet it switched to (see g_die): the
+ * one now running, so this never frees it. */
 static inline PyGreenlet *
 g_take_origin(thread_state *ts)
 {
