@@ -2,6 +2,7 @@
 //! Thin wrappers: C types in, Zig calls, status codes out.
 
 const std = @import("std");
+const builtin = @import("builtin");
 const assert = std.debug.assert;
 const arch = @import("arch.zig");
 const alloc = @import("alloc.zig");
@@ -53,3 +54,21 @@ export fn zgl_stack_read(stack: *const Stack, target: [*]u8, source: *const anyo
 export fn zgl_switch_name() [*:0]const u8 {
     return arch.name;
 }
+
+export fn zgl_build_info() [*:0]const u8 {
+    return build_info;
+}
+
+/// "target=<zig triple> cpu=<model> optimize=<mode> zig=<version>", fixed when compiled; the
+/// triple carries the glibc version the build links against, as GREENLET_ZIG_TARGET spells it.
+const build_info = blk: {
+    const target = builtin.target;
+    const libc = if (target.os.versionRange().gnuLibCVersion()) |v|
+        if (target.abi.isGnu()) std.fmt.comptimePrint(".{d}.{d}", .{ v.major, v.minor }) else ""
+    else
+        "";
+    break :blk std.fmt.comptimePrint("target={s}-{s}-{s}{s} cpu={s} optimize={s} zig={s}", .{
+        @tagName(target.cpu.arch), @tagName(target.os.tag), @tagName(target.abi), libc,
+        target.cpu.model.name,     @tagName(builtin.mode), builtin.zig_version_string,
+    });
+};

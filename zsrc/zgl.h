@@ -110,6 +110,8 @@ size_t zgl_stack_saved_bytes(const zgl_stack *stack);
 void zgl_stack_read(const zgl_stack *stack, void *target, const void *source, size_t size_bytes);
 /* The name of the switch in use, e.g. "x86_64 System V (naked)". */
 const char *zgl_switch_name(void);
+/* How the core was built: "target=<Zig triple> cpu=<CPU model> optimize=<mode> zig=<version>". */
+const char *zgl_build_info(void);
 
 #ifdef __cplusplus
 }

@@ -18,8 +18,11 @@ def describe():
     print(f"greenlet {greenlet.__version__}")
     print(f"python   {platform.python_implementation()} {platform.python_version()}"
           f" ({'free-threaded' if sysconfig.get_config_var('Py_GIL_DISABLED') else 'GIL'})")
-    print(f"target   {platform.machine()}-{sys.platform} ({sysconfig.get_config_var('MULTIARCH') or ''})")
+    build = dict(item.split("=", 1) for item in _greenlet._build_info.split())
+    interpreter = sysconfig.get_config_var("MULTIARCH") or f"{platform.machine()}-{sys.platform}"
+    print(f"target   {build.pop('target')} (interpreter: {interpreter})")
     print(f"switch   {_greenlet._switch_name}")
+    print("build    " + " ".join(f"{key}={value}" for key, value in build.items()))
     print(f"module   {_greenlet.__file__}")
 
 

@@ -2204,7 +2204,8 @@ PyInit__greenlet(void)
     capi_table[PyGreenlet_ACTIVE_NUM] = (void *)capi_active;
     capi_table[PyGreenlet_GET_PARENT_NUM] = (void *)capi_get_parent;
     if (module_add_new(module, "_C_API", PyCapsule_New(capi_table, "greenlet._C_API", NULL)) < 0 ||
-        module_add_new(module, "_switch_name", PyUnicode_FromString(zgl_switch_name())) < 0) {
+        module_add_new(module, "_switch_name", PyUnicode_FromString(zgl_switch_name())) < 0 ||
+        module_add_new(module, "_build_info", PyUnicode_FromString(zgl_build_info())) < 0) {
         goto failed;
     }
     return module;

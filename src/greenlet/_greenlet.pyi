@@ -21,6 +21,8 @@ GREENLET_USE_TRACING: Final[int]
 _C_API: object
 # The name of the stack switch compiled in, e.g. "x86_64 System V (naked)".
 _switch_name: str
+# How the core was built: "target=<Zig triple> cpu=<CPU model> optimize=<mode> zig=<version>".
+_build_info: str
 
 class GreenletExit(BaseException): ...
 class error(Exception): ...
