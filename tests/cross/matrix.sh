@@ -2,8 +2,9 @@
 #
 # For each target ARCH and CPython X.Y (a "run", written ARCH:X.Y):
 #   sysroot      tests/cross/sysroot: Debian's root filesystem with ARCH's CPython X.Y
-#   build        the wheel for ARCH, cross-built by the host's CPython X.Y (the venv of
-#                tests/run) with GREENLET_ZIG_TARGET, unpacked into a directory that goes on
+#   build        the wheel for ARCH: the release wheel of tests/run's wheels step when the run
+#                made one, else cross-built by the host's CPython X.Y (the venv of
+#                tests/run) with GREENLET_ZIG_TARGET; unpacked into a directory that goes on
 #                the guest's PYTHONPATH; checked with tests/cross/wheel-run (the guest imports
 #                it from there and `python -m greenlet --no-bench` passes); the C API test
 #                extension built for ARCH (GREENLET_CAPI_TEST_DIR)
@@ -95,11 +96,21 @@ cross_build() {  # ARCH X.Y ROOT WORK
   copy_checkout "$work/src"
   rm -rf "$work/wheels" "$work/site" "$work/capi"
   mkdir -p "$work/wheels" "$work/site"
-  echo "--- wheel for $CT_ZT with the host's $("$py" -c 'import platform; print(platform.python_version())')"
-  ( cd "$NEUTRAL"
-    GREENLET_ZIG_TARGET=$CT_ZT "$py" -m pip wheel --no-deps --no-build-isolation --no-cache-dir \
-      -w "$work/wheels" "$work/src" )
-  whl=$(ls "$work"/wheels/greenlet-*.whl)
+  # the release wheel of tests/run's wheels step when this run made one, else a build of it
+  local cp="cp${v/./}"
+  whl=
+  if [ "${RES[wheels]:-}" = ok ]; then
+    whl=$(ls "$CACHE"/work/wheels/greenlet-*-"$cp-$cp"-manylinux_*_"$CT_WHEEL".*whl 2>/dev/null | head -n 1 || true)
+  fi
+  if [ -n "$whl" ]; then
+    echo "--- the release wheel of this run's wheels step"
+  else
+    echo "--- wheel for $CT_ZT with the host's $("$py" -c 'import platform; print(platform.python_version())')"
+    ( cd "$NEUTRAL"
+      GREENLET_ZIG_TARGET=$CT_ZT "$py" -m pip wheel --no-deps --no-build-isolation --no-cache-dir \
+        -w "$work/wheels" "$work/src" )
+    whl=$(ls "$work"/wheels/greenlet-*.whl)
+  fi
   echo "wheel: ${whl##*/}"
   ( cd "$work/site" && "$py" -m zipfile -e "$whl" . )
   rm -rf "$work"/site/greenlet-*.data
