@@ -5,7 +5,8 @@ temporary directory (never into the environment that holds greenlet), and each s
 a subprocess whose PYTHONPATH holds that directory. Every socket is on 127.0.0.1.
 
 Skipped only when PyPI cannot be reached or when gevent publishes no binary wheel for this
-interpreter; any other install failure fails.
+interpreter; any other install failure fails. GREENLET_TEST_GEVENT_SITE names a directory where
+gevent and its dependencies were installed beforehand, for an interpreter without pip.
 """
 import itertools
 import os
@@ -58,6 +59,13 @@ def _is_network_failure(output):
 
 @pytest.fixture(scope="module")
 def gevent_path(tmp_path_factory):
+    given = os.environ.get("GREENLET_TEST_GEVENT_SITE")
+    if given:
+        # gevent and its dependencies installed beforehand for this interpreter (one that has
+        # no pip of its own: tests/run --musl installs gevent's musllinux wheel there)
+        assert os.path.isdir(os.path.join(given, "gevent")), given
+        assert not os.path.exists(os.path.join(given, "greenlet")), given
+        return given
     tmp = tmp_path_factory.mktemp("gevent")
     wheels = tmp / "wheels"
     site = tmp / "site"
