@@ -11,6 +11,10 @@
 #     CT_LDSO   ELF interpreter path          CT_NATIVE_OK  1 if an x86_64 kernel can run it
 #     CT_PYTHONS  CPython versions tested on ARCH (Debian's, newest first)
 #   cross_suite X.Y     prints the Debian suite whose python3 is CPython X.Y
+#   cross_wheel_tags WHEEL  sets, from a greenlet wheel's file name:
+#     WT_PYVER  X.Y of its cp3XY tag ("" for another tag)
+#     WT_PLAT   its first platform tag (manylinux_2_17_s390x, musllinux_1_2_x86_64, ...)
+#     WT_LIBC   manylinux or musllinux      WT_ARCH  the tag's architecture (s390x, i686, ...)
 #
 # qemu CPU models: aarch64 runs with pointer authentication (Debian's arm64 CPython uses it)
 # but qemu's cheap "impdef" hash instead of the ~6x slower QARMA5; arm runs as a Cortex-A7
@@ -32,6 +36,18 @@ cross_suite() {
   done
   echo "no Debian suite is known for CPython $1 (known: $CROSS_SUITES)" >&2
   return 1
+}
+
+cross_wheel_tags() {
+  local name=${1##*/} pytag plat
+  name=${name%.whl}
+  # greenlet-VERSION-PYTAG-ABITAG-PLATFORM(.PLATFORM...)
+  IFS=- read -r _ _ pytag _ plat <<<"$name"
+  WT_PYVER=
+  if [[ $pytag =~ ^cp3([0-9]+)$ ]]; then WT_PYVER=3.${BASH_REMATCH[1]}; fi
+  WT_PLAT=${plat%%.*}
+  WT_LIBC=${WT_PLAT%%_*}
+  WT_ARCH=${WT_PLAT#*linux_*_*_}
 }
 
 cross_target() {
