@@ -34,6 +34,11 @@ def run_main(*args, prelude=None, timeout=120):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def build_items():
+    """greenlet._greenlet._build_info as {'target': ..., 'cpu': ..., ...}, in its order."""
+    return dict(item.split('=', 1) for item in _greenlet._build_info.split())
+
+
 def lines_by_key(stdout):
     """{'greenlet': [...], 'check': [...], ...}: each output line under its first word."""
     found = {}
@@ -44,7 +49,7 @@ def lines_by_key(stdout):
 
 
 def test_build_info_names_this_build():
-    items = dict(item.split('=', 1) for item in _greenlet._build_info.split())
+    items = build_items()
     assert sorted(items) == ['cpu', 'optimize', 'target', 'zig']
     arch, os_name, abi = items['target'].split('-', 2)
     assert arch == ZIG_ARCH[platform.machine().lower()]
@@ -63,7 +68,7 @@ def test_self_check_passes_and_describes_the_build():
     assert found['greenlet'] == [greenlet.__version__]
     assert found['python'][0].startswith(
         f'{platform.python_implementation()} {platform.python_version()} ')
-    build = dict(item.split('=', 1) for item in _greenlet._build_info.split())
+    build = build_items()
     assert found['target'][0].split()[0] == build.pop('target')
     assert found['switch'] == [_greenlet._switch_name]
     assert found['build'] == [' '.join(f'{k}={v}' for k, v in build.items())]

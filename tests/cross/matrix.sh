@@ -18,7 +18,8 @@
 #
 # Uses from tests/run: REPO CACHE LOGS NEUTRAL CONFORMANCE UPSTREAM_SRC RES TIME INFO COUNTS
 # ANY_FAIL PYEXE, and run_step copy_checkout provision_one setup_venv venv_dir fetch_upstream
-# upstream_tests_into deselect_args run_pytest record_counts hdr say ok bad fmt_secs.
+# upstream_tests_into deselect_args run_pytest record_counts release_wheel hdr say ok bad
+# fmt_secs.
 
 CROSS_DIR=$REPO/tests/cross
 . "$CROSS_DIR/targets.sh"
@@ -97,11 +98,7 @@ cross_build() {  # ARCH X.Y ROOT WORK
   rm -rf "$work/wheels" "$work/site" "$work/capi"
   mkdir -p "$work/wheels" "$work/site"
   # the release wheel of tests/run's wheels step when this run made one, else a build of it
-  local cp="cp${v/./}"
-  whl=
-  if [ "${RES[wheels]:-}" = ok ]; then
-    whl=$(ls "$CACHE"/work/wheels/greenlet-*-"$cp-$cp"-manylinux_*_"$CT_WHEEL".*whl 2>/dev/null | head -n 1 || true)
-  fi
+  whl=$(release_wheel "cp${v/./}" "manylinux_*_$CT_WHEEL")
   if [ -n "$whl" ]; then
     echo "--- the release wheel of this run's wheels step"
   else
