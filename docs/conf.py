@@ -124,28 +124,5 @@ def _process_docstring(app, what, name, obj, options, lines):
     lines[:] = [_plain_text(line) for line in lines]
 
 
-BENCH_RESULTS = os.path.join(DOCS_DIR, os.pardir, "bench", "results.md")
-
-
-def _insert_bench_results(app, docname, source):
-    """Shows bench/results.md on the benchmarks page when the file exists.
-
-    The page's placeholder section (between the results markers) is replaced by the file,
-    with every heading one level deeper, so its title becomes a section of the page.
-    """
-    if docname != "benchmarks" or not os.path.exists(BENCH_RESULTS):
-        return
-    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
-    text = source[0]
-    if begin not in text or end not in text:
-        return
-    app.env.note_dependency(BENCH_RESULTS)
-    with open(BENCH_RESULTS, encoding="utf-8") as handle:
-        results = handle.read()
-    results = re.sub(r"^(#{1,5}) ", r"#\1 ", results, flags=re.MULTILINE)
-    source[0] = text[: text.index(begin)] + results + text[text.index(end) + len(end) :]
-
-
 def setup(app):
     app.connect("autodoc-process-docstring", _process_docstring)
-    app.connect("source-read", _insert_bench_results)
