@@ -1,135 +1,62 @@
 """gevent (a Cython consumer of greenlet's C API and ABI) running on the installed greenlet.
 
-gevent's binary wheel and its two pure dependencies are installed with ``pip --target`` into a
-temporary directory (never into the environment that holds greenlet), and each scenario runs in
-a subprocess whose PYTHONPATH holds that directory. Every socket is on 127.0.0.1.
+gevent's binary wheel and its two pure dependencies are installed as tests/_dependents.py
+describes; every socket is on 127.0.0.1.
 
 Skipped only when PyPI cannot be reached or when gevent publishes no binary wheel for this
-interpreter; any other install failure fails. GREENLET_TEST_GEVENT_SITE names a directory where
-gevent and its dependencies were installed beforehand, for an interpreter without pip.
+interpreter; any other install failure fails.
 """
-import itertools
-import os
-import subprocess
 import sys
-import textwrap
 
 import pytest
 
 import greenlet
 
-_script_numbers = itertools.count()
-PIP_NETWORK = ["--timeout", "30", "--retries", "2"]
-
-NETWORK_ERRORS = (
-    "Could not fetch URL",
-    "Failed to establish a new connection",
-    "NewConnectionError",
-    "Temporary failure in name resolution",
-    "Name or service not known",
-    "nodename nor servname provided",
-    "Network is unreachable",
-    "No route to host",
-    "Connection refused",
-    "ConnectTimeoutError",
-    "Read timed out",
-    "ProxyError",
-    "Connection reset by peer",
-    "RemoteDisconnected",
-)
-
-
-def _pip(*args):
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args, *PIP_NETWORK],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-        timeout=600)
-    return proc.returncode, proc.stdout
-
-
-def _importable(names):
-    proc = subprocess.run([sys.executable, "-I", "-c", "import " + names],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
-    return proc.returncode == 0
-
-
-def _is_network_failure(output):
-    return any(marker in output for marker in NETWORK_ERRORS)
+from _dependents import (check_no_greenlet, importable, pip, preset_site, run_script,
+                         skip_if_offline)
 
 
 @pytest.fixture(scope="module")
 def gevent_path(tmp_path_factory):
-    given = os.environ.get("GREENLET_TEST_GEVENT_SITE")
+    given = preset_site("gevent")
     if given:
-        # gevent and its dependencies installed beforehand for this interpreter (one that has
-        # no pip of its own: tests/run --musl installs gevent's musllinux wheel there)
-        assert os.path.isdir(os.path.join(given, "gevent")), given
-        assert not os.path.exists(os.path.join(given, "greenlet")), given
+        # installed beforehand for an interpreter that has no pip of its own (tests/run
+        # --musl puts gevent's musllinux wheel there)
         return given
     tmp = tmp_path_factory.mktemp("gevent")
     wheels = tmp / "wheels"
     site = tmp / "site"
 
-    rc, out = _pip("download", "--no-deps", "--only-binary", ":all:", "--dest", str(wheels),
-                   "gevent")
+    rc, out = pip("download", "--no-deps", "--only-binary", ":all:", "--dest", str(wheels),
+                  "gevent")
     if rc != 0:
-        if _is_network_failure(out):
-            pytest.skip("PyPI is unreachable; cannot fetch gevent:\n" + out[-2000:])
+        skip_if_offline(out, "gevent")
         if "No matching distribution" in out or "Could not find a version" in out:
             # Reachable but nothing for this interpreter? Ask for the project's versions to
             # tell "no wheel for this Python" from an index that does not answer.
-            rc2, out2 = _pip("index", "versions", "gevent")
+            rc2, out2 = pip("index", "versions", "gevent")
             if rc2 == 0 and "Available versions" in out2:
                 pytest.skip("gevent publishes no binary wheel for Python %d.%d on this platform"
                             % sys.version_info[:2])
-            if _is_network_failure(out2):
-                pytest.skip("PyPI is unreachable; cannot fetch gevent:\n" + out2[-2000:])
+            skip_if_offline(out2, "gevent")
         pytest.fail("downloading gevent failed:\n" + out)
 
-    rc, out = _pip("install", "--no-deps", "--no-index", "--find-links", str(wheels),
-                   "--target", str(site), "gevent")
+    rc, out = pip("install", "--no-deps", "--no-index", "--find-links", str(wheels),
+                  "--target", str(site), "gevent")
     if rc != 0:
         pytest.fail("installing the gevent wheel failed:\n" + out)
     # gevent's pure dependencies: from PyPI, unless this interpreter has them already (e.g.
     # Debian's packages in the root filesystem of an emulated run; zope.interface publishes no
     # wheel for some architectures)
     rc = 0
-    if not _importable("zope.event, zope.interface"):
-        rc, out = _pip("install", "--no-deps", "--only-binary", ":all:", "--target", str(site),
-                       "zope.event", "zope.interface")
+    if not importable("zope.event, zope.interface"):
+        rc, out = pip("install", "--no-deps", "--only-binary", ":all:", "--target", str(site),
+                      "zope.event", "zope.interface")
     if rc != 0:
-        if _is_network_failure(out):
-            pytest.skip("PyPI is unreachable; cannot fetch zope.event/zope.interface:\n"
-                        + out[-2000:])
+        skip_if_offline(out, "zope.event/zope.interface")
         pytest.fail("installing zope.event and zope.interface failed:\n" + out)
-    assert not (site / "greenlet").exists(), "pip --no-deps must not bring its own greenlet"
+    check_no_greenlet(site)
     return str(site)
-
-
-def run_script(gevent_path, body, timeout=60):
-    env = dict(os.environ)
-    # gevent's directory, then the one this greenlet was imported from (which need not be on
-    # the child's default path: an emulated run puts the package on PYTHONPATH)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [gevent_path, os.path.dirname(os.path.dirname(os.path.abspath(greenlet.__file__)))])
-    env["PYTHONNOUSERSITE"] = "1"
-    env["PYTHONFAULTHANDLER"] = "1"
-    for name in list(env):
-        if name.startswith("GEVENT"):
-            del env[name]
-    prologue = textwrap.dedent("""
-        import greenlet
-        assert greenlet.__file__ == %r, (greenlet.__file__, %r)
-    """ % (greenlet.__file__, greenlet.__file__))
-    script = os.path.join(gevent_path, "..", "scenario_%d.py" % next(_script_numbers))
-    with open(script, "w") as f:
-        f.write(prologue + textwrap.dedent(body))
-    proc = subprocess.run([sys.executable, script], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout,
-                          env=env, cwd=gevent_path)
-    assert proc.returncode == 0, "exit %d\n--- stdout\n%s\n--- stderr\n%s" % (
-        proc.returncode, proc.stdout, proc.stderr)
-    return proc.stdout
 
 
 def test_gevent_imports_against_this_greenlet(gevent_path):
