@@ -47,12 +47,9 @@ def pip(*args):
     return proc.returncode, proc.stdout
 
 
-def is_network_failure(output):
-    return any(marker in output for marker in _NETWORK_ERRORS)
-
-
 def skip_if_offline(output, what):
-    if is_network_failure(output):
+    """Skips the test when pip's `output` says PyPI could not be reached."""
+    if any(marker in output for marker in _NETWORK_ERRORS):
         pytest.skip("PyPI is unreachable; cannot fetch %s:\n%s" % (what, output[-2000:]))
 
 
@@ -69,13 +66,14 @@ def preset_site(package):
     if not PRESET_SITE:
         return None
     assert os.path.isdir(os.path.join(PRESET_SITE, package)), (PRESET_SITE, package)
-    assert not os.path.exists(os.path.join(PRESET_SITE, "greenlet")), PRESET_SITE
+    check_no_greenlet(PRESET_SITE)
     return PRESET_SITE
 
 
 def check_no_greenlet(site):
+    """A dependents' directory must hold no greenlet of its own (pip --no-deps brings none)."""
     assert not os.path.exists(os.path.join(str(site), "greenlet")), \
-        "pip --no-deps must not bring its own greenlet"
+        "%s holds a greenlet of its own" % site
 
 
 def run_script(site, body, timeout=60):
