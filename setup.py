@@ -1,15 +1,17 @@
 """Builds the _greenlet extension with Zig (``python -m ziglang build``); no C compiler needed.
 
 build.zig compiles; this file chooses the target and names the results. Settings (environment):
-GREENLET_ZIG_TARGET  a Zig target such as aarch64-linux-gnu.2.17 or x86_64-linux-musl: cross-build
+GREENLET_ZIG_TARGET  a Zig target, <arch>-linux-<abi>.<glibc> or <arch>-linux-musl: cross-build
                      for it, with the extension suffix and the manylinux/musllinux wheel tag of
-                     that platform (the CPython version is the one running this build)
-GREENLET_ZIG_CPU     a Zig CPU model (default: the architecture's release baseline; e.g. native)
+                     that platform (the CPython version is the one running this build). Default:
+                     the row of targets.py for this interpreter's platform, at its libc floor
+GREENLET_ZIG_CPU     a Zig CPU model (default: the architecture's release baseline; e.g. native,
+                     which also leaves the wheel tagged for this machine only)
 GREENLET_ZIG_OPTIMIZE  debug, safe, fast (default) or small
 """
 
+import importlib.util
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -23,85 +25,73 @@ from setuptools.command.build_ext import build_ext
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-# Per Linux architecture (`platform.machine()` / wheel spelling): Zig's architecture name, the
-# CPU model release builds target, CPython's multiarch triplet prefix, and the oldest glibc a
-# wheel for it can claim (manylinux2014 = glibc 2.17; riscv64 first shipped with 2.27 and its
-# manylinux floor is 2.31).
-ARCHES = {
-    "x86_64": ("x86_64", "x86_64", "x86_64", (2, 17)),
-    "i686": ("x86", "i686", "i386", (2, 17)),
-    "aarch64": ("aarch64", "generic", "aarch64", (2, 17)),
-    "armv7l": ("arm", "generic+v7a+vfp3d16-neon", "arm", (2, 17)),
-    "ppc64le": ("powerpc64le", "pwr8", "powerpc64le", (2, 17)),
-    "s390x": ("s390x", "z196", "s390x", (2, 17)),
-    "riscv64": ("riscv64", "baseline_rv64", "riscv64", (2, 31)),
-}
-ZIG_ARCHES = {zig: machine for machine, (zig, _, _, _) in ARCHES.items()}
-# Zig 0.17 provides glibc for powerpc64le from 2.19 on; every symbol of ppc64le glibc up to
-# 2.19 is versioned GLIBC_2.17 (its first release), so such a build still fits manylinux 2.17.
-ZIG_OLDEST_GLIBC = {"powerpc64le": (2, 19)}
-MANYLINUX2014 = {"x86_64", "i686", "aarch64", "armv7l", "ppc64le", "s390x"}
+def _load_targets():
+    # targets.py, the one table of targets, sits beside this file (and in the sdist)
+    spec = importlib.util.spec_from_file_location("_greenlet_targets", os.path.join(HERE, "targets.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def default_target():
-    """An explicit target for this machine, so that Zig uses its own C library headers and
-    stubs (no system C compiler is asked where libc lives) and the module runs on any glibc
-    since the manylinux floor. None lets Zig build for the native target."""
-    libc, _ = platform.libc_ver()
-    if sys.platform == "linux" and libc == "glibc" and platform.machine() in ARCHES:
-        zig, _, _, floor = ARCHES[platform.machine()]
-        glibc = max(floor, ZIG_OLDEST_GLIBC.get(zig, floor))
-        abi = "gnueabihf" if zig == "arm" else "gnu"
-        return "%s-linux-%s.%d.%d" % (zig, abi, *glibc)
+targets = _load_targets()
+LINUX = [t for t in targets.TARGETS if t.os == "linux"]
+
+
+def native_triple():
+    """The Zig target of the table's row for this interpreter's platform (the one its extension
+    suffix names: .cpython-312-x86_64-linux-gnu.so), at that row's libc floor; None elsewhere.
+    An explicit target also makes Zig use its own C library headers and stubs: no system C
+    compiler is asked where libc lives, and the module runs on any glibc since the floor."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ""
+    if sys.platform != "linux" or suffix.count("-") < 2:
+        return None
+    plat = suffix.split("-", 2)[2].rsplit(".", 1)[0]
+    for t in LINUX:
+        for musl in (False, True):
+            if targets.ext_platform(t, musl) == plat:
+                return targets.zig_target(t, musl)
     return None
 
 
 class CrossTarget:
-    """What a Zig target triple such as ``aarch64-linux-gnu.2.17`` or ``x86_64-linux-musl``
+    """What a Zig target triple (``<arch>-linux-gnu.<glibc>`` or ``<arch>-linux-musl``)
     means for the wheel: the extension suffix CPython looks for on that platform and the
-    wheel's platform tag. Only Linux targets of the supported architectures qualify."""
+    wheel's platform tag. Only Linux targets of the table (targets.py) qualify."""
 
     def __init__(self, triple):
         parts = triple.split("-")
-        if len(parts) != 3 or parts[0] not in ZIG_ARCHES or parts[1] != "linux":
+        zig_arches = {t.zig_arch: t for t in LINUX}
+        if len(parts) != 3 or parts[0] not in zig_arches or parts[1] != "linux":
             raise SystemExit(
                 "GREENLET_ZIG_TARGET=%r: expected <arch>-linux-<abi>[.<glibc version>] with arch "
-                "one of %s" % (triple, ", ".join(sorted(ZIG_ARCHES)))
+                "one of %s" % (triple, ", ".join(sorted(zig_arches)))
             )
         self.triple = triple
-        self.zig_arch = parts[0]
-        self.machine = ZIG_ARCHES[self.zig_arch]
+        t = self.target = zig_arches[parts[0]]
         abi, _, version = parts[2].partition(".")
-        wanted_abi = {"gnu": "gnueabihf", "musl": "musleabihf"} if self.zig_arch == "arm" else {}
-        if abi not in ("gnu", "musl", "gnueabihf", "musleabihf") or wanted_abi.get(abi, abi) != abi:
-            raise SystemExit(
-                "GREENLET_ZIG_TARGET=%r: the ABI must be %s"
-                % (triple, "gnueabihf or musleabihf" if self.zig_arch == "arm" else "gnu or musl")
-            )
-        self.musl = abi.startswith("musl")
-        _, cpu, multiarch, floor = ARCHES[self.machine]
-        self.cpu = cpu
-        self.multiarch = "%s-linux-%s" % (multiarch, abi)
+        musl_abi = t.abi.replace("gnu", "musl")
+        if abi not in (t.abi, musl_abi):
+            raise SystemExit("GREENLET_ZIG_TARGET=%r: the ABI must be %s or %s" % (triple, t.abi, musl_abi))
+        self.musl = abi == musl_abi
+        self.cpu = t.cpu
+        self.multiarch = targets.ext_platform(t, musl=self.musl)
         if self.musl:
             # Zig links musl 1.2, the musllinux_1_2 baseline.
-            self.platform_tag = "musllinux_1_2_" + self.machine
+            self.platform_tag = targets.musllinux_tag(t)
             return
-        if version:
-            try:
-                glibc = tuple(int(n) for n in version.split("."))[:2]
-            except ValueError:
-                raise SystemExit("GREENLET_ZIG_TARGET=%r: bad glibc version" % triple) from None
-        else:
+        if not version:
             raise SystemExit(
-                "GREENLET_ZIG_TARGET=%r: name the oldest glibc to support, e.g. %s.%d.%d"
-                % (triple, triple, *floor)
+                "GREENLET_ZIG_TARGET=%r: name the oldest glibc to support, e.g. %s"
+                % (triple, targets.zig_target(t))
             )
-        if glibc == ZIG_OLDEST_GLIBC.get(self.zig_arch):
-            glibc = floor
-        glibc = max(glibc, floor)
-        self.platform_tag = "manylinux_%d_%d_%s" % (glibc + (self.machine,))
-        if glibc == (2, 17) and self.machine in MANYLINUX2014:
-            self.platform_tag += ".manylinux2014_" + self.machine
+        try:
+            glibc = tuple(int(n) for n in version.split("."))[:2]
+        except ValueError:
+            raise SystemExit("GREENLET_ZIG_TARGET=%r: bad glibc version" % triple) from None
+        # Zig's oldest glibc for the architecture still fits the floor's tag (see targets.py)
+        if glibc == t.zig_glibc:
+            glibc = t.glibc
+        self.platform_tag = targets.manylinux_tag(t, glibc)
 
     def ext_suffix(self):
         # The interpreter's own suffix with its platform part replaced, e.g.
@@ -112,15 +102,18 @@ class CrossTarget:
         return ".cpython-%s-%s.so" % (soabi.split("-")[1], self.multiarch)
 
 
-def cross_target():
-    triple = os.environ.get("GREENLET_ZIG_TARGET")
+def build_target():
+    """The target of this build: GREENLET_ZIG_TARGET's, else this platform's row; None for a
+    platform the table does not know (Zig then builds for the native target)."""
+    triple = os.environ.get("GREENLET_ZIG_TARGET") or native_triple()
     return CrossTarget(triple) if triple else None
 
 
 class ZigBuildExt(build_ext):
     def build_extension(self, ext):
-        cross = cross_target()
-        suffix = cross.ext_suffix() if cross else sysconfig.get_config_var("EXT_SUFFIX")
+        target = build_target()
+        native = not os.environ.get("GREENLET_ZIG_TARGET")
+        suffix = sysconfig.get_config_var("EXT_SUFFIX") if native else target.ext_suffix()
         paths = sysconfig.get_paths()
         with tempfile.TemporaryDirectory() as prefix:
             command = [
@@ -133,29 +126,30 @@ class ZigBuildExt(build_ext):
                 "-Dpython-platinclude=" + paths["platinclude"],
                 "-Dext-suffix=" + suffix,
             ]
-            target = cross.triple if cross else default_target()
             if target:
-                command.append("-Dtarget=" + target)
+                command.append("-Dtarget=" + target.triple)
             # The architecture's release baseline unless asked otherwise: a build must run on
             # any machine of its architecture, not only on the one that built it.
-            machine = cross.machine if cross else platform.machine()
-            cpu = ARCHES[machine][1] if machine in ARCHES else "baseline"
+            cpu = target.cpu if target else "baseline"
             command.append("-Dcpu=" + os.environ.get("GREENLET_ZIG_CPU", cpu))
             subprocess.run(command, cwd=HERE, check=True)
             output = self.get_ext_fullpath(ext.name)
-            if cross:
-                output = output[: -len(sysconfig.get_config_var("EXT_SUFFIX"))] + suffix
+            output = output[: -len(sysconfig.get_config_var("EXT_SUFFIX"))] + suffix
             os.makedirs(os.path.dirname(output), exist_ok=True)
             shutil.copyfile(os.path.join(prefix, "lib", "_greenlet" + suffix), output)
 
 
 class TargetWheel(bdist_wheel):
-    """A cross build is tagged for its target (manylinux/musllinux), not for the host."""
+    """A wheel is tagged for its target's manylinux/musllinux floor, which is what the build
+    links against (a cross build for its target, not for the host); a build for another CPU
+    model than the baseline only for this machine's platform."""
 
     def get_tag(self):
         impl, abi, plat = super().get_tag()
-        cross = cross_target()
-        return (impl, abi, cross.platform_tag) if cross else (impl, abi, plat)
+        target = build_target()
+        if target is None or os.environ.get("GREENLET_ZIG_CPU", target.cpu) != target.cpu:
+            return impl, abi, plat
+        return impl, abi, target.platform_tag
 
 
 setup(

@@ -7,17 +7,21 @@ needs no external shared library beyond that policy's list. Prints a table; exit
 failure.
 """
 
+import concurrent.futures
+import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
 import zipfile
 
-# wheel architecture -> CPython multiarch prefix of the extension suffix
-MULTIARCH = {
-    "x86_64": "x86_64", "i686": "i386", "aarch64": "aarch64", "armv7l": "arm",
-    "ppc64le": "powerpc64le", "s390x": "s390x", "riscv64": "riscv64",
-}
+_spec = importlib.util.spec_from_file_location(
+    "_greenlet_targets", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "targets.py"))
+targets = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(targets)
+# wheel architecture -> the table's row (targets.py)
+BY_WHEEL_ARCH = {t.wheel_arch: t for t in targets.TARGETS if t.os == "linux"}
 TAG = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)_(\w+)$")
 
 
@@ -34,12 +38,15 @@ def check(path):
     _, _, pytag, abitag, plats = name[: -len(".whl")].split("-")
     claimed = plats.split(".")[0]
     family, version, arch = parse_tag(claimed)
-    for alias in plats.split(".")[1:]:
-        if alias != "manylinux2014_" + arch or (family, version) != ("manylinux", (2, 17)):
-            problems.append("unexpected alias tag %s" % alias)
+    if family == "manylinux" and arch in BY_WHEEL_ARCH:
+        expected = targets.manylinux_tag(BY_WHEEL_ARCH[arch], version)
+        if plats != expected:
+            problems.append("platform tags %s, expected %s" % (plats, expected))
 
-    libc = "musl" if family == "musllinux" else ("gnueabihf" if arch == "armv7l" else "gnu")
-    suffix = ".cpython-%s-%s-linux-%s.so" % (abitag[2:], MULTIARCH[arch], libc)
+    if arch not in BY_WHEEL_ARCH:
+        return name, "-", ["%s is no architecture of targets.py" % arch]
+    platform = targets.ext_platform(BY_WHEEL_ARCH[arch], musl=family == "musllinux")
+    suffix = ".cpython-%s-%s.so" % (abitag[2:], platform)
     names = zipfile.ZipFile(path).namelist()
     exts = [n for n in names if n.endswith(".so")]
     if exts != ["greenlet/_greenlet" + suffix]:
@@ -68,8 +75,10 @@ def check(path):
 
 def main(paths):
     failed = 0
-    for path in paths:
-        name, found, problems = check(path)
+    # one auditwheel process per CPU at a time; the report keeps the order of the arguments
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        results = list(pool.map(check, paths))
+    for name, found, problems in results:
         print("%-4s %-84s auditwheel: %s" % ("ok" if not problems else "FAIL", name, found))
         for p in problems:
             print("       " + p)

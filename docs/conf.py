@@ -6,6 +6,7 @@ The API reference is generated from the *installed* package (autodoc imports
     python -m pip install . && sphinx-build -W -b html docs /tmp/greenlet-html
 """
 
+import importlib.util
 import os
 import re
 
@@ -124,5 +125,24 @@ def _process_docstring(app, what, name, obj, options, lines):
     lines[:] = [_plain_text(line) for line in lines]
 
 
+def _load_targets():
+    # targets.py, the one table of targets and CPython versions, at the top of the checkout
+    path = os.path.join(DOCS_DIR, "..", "targets.py")
+    spec = importlib.util.spec_from_file_location("_greenlet_targets", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TARGETS_MARKER = "<!-- the table of targets.py -->"
+
+
+def _insert_tables(app, docname, source):
+    """Pages that show the table of targets get it from targets.py where they hold the marker."""
+    if TARGETS_MARKER in source[0]:
+        source[0] = source[0].replace(TARGETS_MARKER, _load_targets().docs_table())
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _process_docstring)
+    app.connect("source-read", _insert_tables)

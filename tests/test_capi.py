@@ -51,7 +51,7 @@ def capi_dir(tmp_path_factory):
         import ziglang  # noqa: F401
     except ImportError:
         pytest.fail("the ziglang package is required to build the C API test extension "
-                    "(pip install ziglang==0.17.0)")
+                    "(pip install the ziglang that targets.py pins)")
     header_dir = os.path.dirname(os.path.abspath(greenlet.__file__))
     assert os.path.isfile(os.path.join(header_dir, "greenlet.h")), (
         "greenlet.h is not installed in %s" % header_dir)

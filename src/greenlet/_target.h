@@ -57,8 +57,10 @@
 #define SIZEOF_WCHAR_T __SIZEOF_WCHAR_T__
 /* glibc: unsigned long; musl: a pointer. Same size on every Linux target. */
 #define SIZEOF_PTHREAD_T __SIZEOF_LONG__
-/* 64-bit targets and musl have a 64-bit time_t; 32-bit glibc has a long unless _TIME_BITS=64. */
-#if __SIZEOF_POINTER__ == 8 || (defined(_TIME_BITS) && _TIME_BITS == 64)
+/* 64-bit targets and musl (1.2 on) have a 64-bit time_t; 32-bit glibc has a long unless
+ * _TIME_BITS=64. <features.h> defines __GLIBC__ on glibc; musl has no macro of its own. */
+#include <features.h>
+#if __SIZEOF_POINTER__ == 8 || !defined(__GLIBC__) || (defined(_TIME_BITS) && _TIME_BITS == 64)
 #define SIZEOF_TIME_T 8
 #else
 #define SIZEOF_TIME_T 4

@@ -1,0 +1,314 @@
+"""The one table of what greenlet is built for: targets, CPython versions and tool pins.
+
+Everything else reads this file: setup.py (Zig target, CPU baseline, wheel tag), the wheel and
+test scripts (through ``python3 targets.py shell``, which prints bash assignments), the
+consistency test (tests/test_targets.py) and the docs. Files that must stay static
+(pyproject.toml's build requirement and cibuildwheel section, the workflows, the README's
+targets x Pythons table) are compared with it by that test; ``python3 targets.py readme``
+prints the README table it expects.
+
+Adding a target is one row in TARGETS (plus its switch in zsrc/arch/); adding a CPython is one
+entry in PYTHONS (plus DEBIAN_SUITES when Debian serves it to the emulated targets).
+
+    python3 targets.py shell      bash assignments for the scripts (see shell_lines)
+    python3 targets.py readme     the README's targets x Pythons table
+    python3 targets.py wheels     the file names (version *) of every wheel of build-wheels --musl
+    python3 targets.py cibuildwheel-ids   the builds cibuildwheel must list (--archs all)
+    python3 targets.py github-archs       the wheel architectures as JSON (the workflow's matrix)
+    python3 targets.py list       one line per target
+"""
+
+import json
+import sys
+from collections import namedtuple
+
+# Zig from PyPI is the only compiler. ppc64le, s390x and riscv64 hosts get 0.17.0 only as the
+# repackaged 0.17.0.post0 (the same compiler), which "==0.17.0" would refuse.
+ZIGLANG = "ziglang>=0.17.0,<0.17.1"
+# The cibuildwheel of the workflows and of the test command's configuration check. Its 4.x
+# releases know CPython 3.15; they no longer build 3.13t.
+CIBUILDWHEEL = "4.3.5"
+# The oldest setuptools that reads this project's pyproject.toml (PEP 639 license fields).
+SETUPTOOLS = "setuptools>=77"
+
+# CPython versions with wheels, oldest first, and where this x86_64 host gets each interpreter
+# (tests/pythons/get-python): "pyenv" (or python3.X on PATH) or "debian-unstable" (Debian's
+# binary packages, extracted).
+PYTHONS = {
+    "3.10": "pyenv",
+    "3.11": "pyenv",
+    "3.12": "pyenv",
+    "3.13": "pyenv",
+    "3.14": "debian-unstable",
+    "3.15": "debian-unstable",
+}
+# Free-threaded builds: the ones the build accepts ("source": get-python builds the interpreter
+# from CPython's source) and the ones it refuses at compile time, with the reason.
+FREE_THREADED = {"3.13t": "source"}
+# Debug builds (Py_DEBUG) the default test run includes, our suite only (Debian's python3.Xd).
+DEBUG_PYTHONS = ("3.14d",)
+FREE_THREADED_REFUSED = {
+    "3.14t": "each greenlet would have to switch the thread's C-stack reference list",
+    "3.15t": "each greenlet would have to switch the thread's C-stack reference list",
+}
+
+# The Debian suites that serve each CPython version to the emulated targets, tried in this
+# order (a mirror can list a package for one architecture that it does not serve yet: the next
+# suite is the fallback). Unstable serves 3.13, 3.14 and 3.15 for every Debian architecture.
+DEBIAN_SUITES = {
+    "3.11": ("oldstable",),
+    "3.13": ("stable", "unstable"),
+    "3.14": ("unstable",),
+    "3.15": ("unstable",),
+}
+# The emulated runs of both suites in the default test run (the rest under --arch all).
+DEFAULT_EMULATED_SUITES = ("arm:3.13", "s390x:3.13")
+
+Target = namedtuple(
+    "Target",
+    [
+        "name",  # our name for it (tests/run --arch, tests/zig-cross, zsrc/arch/ selection)
+        "title",  # how the README names it
+        "os",  # linux
+        "wheel_arch",  # architecture in the wheel's platform tag
+        "zig_arch",  # Zig's architecture name
+        "abi",  # the glibc ABI in Zig's target triple (gnu, gnueabihf); musl for musllinux
+        "glibc",  # the glibc floor of the manylinux tag
+        "zig_glibc",  # the glibc Zig is asked for: the floor, or Zig's oldest when later
+        "cpu",  # the Zig CPU model of release builds (the architecture's baseline)
+        "multiarch",  # first part of CPython's MULTIARCH (the extension suffix's platform)
+        "switch",  # zsrc/arch/<switch>.zig
+        "musl",  # musllinux_1_2 wheels: "run" (a test runs them), "built" or "" (none)
+        "core_tests",  # tests/zig-cross runs: (label, zig arch, cpu) per run
+        "deb_arch",  # Debian architecture
+        "qemu",  # qemu-user name (qemu-<qemu>-static)
+        "qemu_cpu",  # qemu -cpu model ("" = qemu's default)
+        "ldso",  # the ELF interpreter of Debian's binaries
+        "native",  # an x86_64 kernel runs it without emulation
+        "debian_pythons",  # CPython versions Debian serves for it (the emulated cells)
+    ],
+)
+
+
+def _linux(name, wheel_arch, zig_arch, cpu, deb_arch, ldso, **kw):
+    row = dict(name=name, title=name, os="linux", wheel_arch=wheel_arch, zig_arch=zig_arch,
+               abi="gnu", glibc=(2, 17), zig_glibc=None, cpu=cpu, multiarch=zig_arch,
+               switch=name, musl="built", core_tests=((cpu, zig_arch, cpu),),
+               deb_arch=deb_arch, qemu=name, qemu_cpu="", ldso=ldso, native=False,
+               debian_pythons=("3.11", "3.13", "3.14", "3.15"))
+    row.update(kw)
+    row["zig_glibc"] = row["zig_glibc"] or row["glibc"]
+    return Target(**row)
+
+
+# The machine that builds every wheel and runs the native tests.
+HOST = "x86_64"
+
+# qemu CPU models: aarch64 runs with pointer authentication (Debian's arm64 CPython uses it) but
+# qemu's cheap "impdef" hash instead of the ~6x slower QARMA5; arm runs as a Cortex-A7 and
+# ppc64le as a POWER8, so that an instruction newer than the baseline we build for (ARMv7-A
+# with VFPv3-D16, POWER8) traps; s390x keeps qemu's default model ("qemu": z196 and up is
+# rejected by qemu's TCG). x86 runs its core tests for an i686 without SSE and for a pentium4
+# (which has MXCSR); arm in ARM and in Thumb-2 state.
+TARGETS = (
+    _linux("x86_64", "x86_64", "x86_64", "x86_64", "amd64", "/lib64/ld-linux-x86-64.so.2",
+           musl="run", native=True),
+    _linux("x86", "i686", "x86", "i686", "i386", "/lib/ld-linux.so.2",
+           title="x86 / i686", multiarch="i386", qemu="i386", native=True,
+           core_tests=(("i686", "x86", "i686"), ("pentium4", "x86", "pentium4"))),
+    _linux("aarch64", "aarch64", "aarch64", "generic", "arm64", "/lib/ld-linux-aarch64.so.1",
+           qemu_cpu="max,pauth-impdef=on"),
+    _linux("arm", "armv7l", "arm", "generic+v7a+vfp3d16-neon", "armhf",
+           "/lib/ld-linux-armhf.so.3", title="armv7l, ARM and Thumb-2", abi="gnueabihf",
+           qemu_cpu="cortex-a7",
+           core_tests=(("arm-state", "arm", "generic+v7a+vfp3d16-neon"),
+                       ("thumb-state", "thumb", "generic+v7a+vfp3d16-neon"))),
+    # riscv64 first shipped with glibc 2.27; its manylinux floor is 2.31. Debian has it from
+    # Debian 13 on (no 3.11).
+    _linux("riscv64", "riscv64", "riscv64", "baseline_rv64", "riscv64",
+           "/lib/ld-linux-riscv64-lp64d.so.1", glibc=(2, 31),
+           debian_pythons=("3.13", "3.14", "3.15")),
+    # Zig provides ppc64le glibc from 2.19 on; every symbol of ppc64le glibc up to 2.19 is
+    # versioned GLIBC_2.17 (its first release), so such a build still fits manylinux 2.17.
+    _linux("ppc64le", "ppc64le", "powerpc64le", "pwr8", "ppc64el", "/lib64/ld64.so.2",
+           zig_glibc=(2, 19), qemu_cpu="power8"),
+    _linux("s390x", "s390x", "s390x", "z196", "s390x", "/lib/ld64.so.1",
+           title="s390x, big-endian"),
+)
+
+# manylinux2014 is the legacy alias of manylinux_2_17 for these architectures.
+_MANYLINUX2014 = ("x86_64", "i686", "aarch64", "armv7l", "ppc64le", "s390x")
+
+
+def zig_target(t, musl=False):
+    """The Zig target triple of a release build: the glibc floor, or musl."""
+    if musl:
+        return "%s-linux-%s" % (t.zig_arch, "musleabihf" if t.abi == "gnueabihf" else "musl")
+    return "%s-linux-%s.%d.%d" % (t.zig_arch, t.abi, *t.zig_glibc)
+
+
+def manylinux_tag(t, glibc=None):
+    """The wheel's platform tag for glibc (default: the target's floor), with the legacy alias."""
+    glibc = max(glibc or t.glibc, t.glibc)
+    tag = "manylinux_%d_%d_%s" % (glibc + (t.wheel_arch,))
+    if glibc == (2, 17) and t.wheel_arch in _MANYLINUX2014:
+        tag += ".manylinux2014_" + t.wheel_arch
+    return tag
+
+
+def musllinux_tag(t):
+    return "musllinux_1_2_" + t.wheel_arch
+
+
+def ext_platform(t, musl=False):
+    """CPython's MULTIARCH for the target: the platform part of the extension suffix."""
+    abi = t.abi.replace("gnu", "musl") if musl else t.abi
+    return "%s-linux-%s" % (t.multiarch, abi)
+
+
+def find(word):
+    """The target that ``word`` names: our name, the wheel's, Debian's or Zig's architecture."""
+    for t in TARGETS:
+        if word in (t.name, t.wheel_arch, t.deb_arch, t.zig_arch):
+            return t
+    if word == "thumb":
+        return find("arm")
+    raise KeyError(word)
+
+
+def python_tags():
+    """cp310, cp311, ...: the CPython tags wheels are built for."""
+    return ["cp" + v.replace(".", "") for v in PYTHONS]
+
+
+def cibuildwheel_identifiers():
+    """The build identifiers cibuildwheel must print for --platform linux --archs all."""
+    ids = []
+    for tag in python_tags():
+        for t in TARGETS:
+            ids.append("%s-manylinux_%s" % (tag, t.wheel_arch))
+            if t.musl:
+                ids.append("%s-musllinux_%s" % (tag, t.wheel_arch))
+    return sorted(ids)
+
+
+def wheel_names(version="*"):
+    """The file-name patterns of every wheel .github/build-wheels --musl makes."""
+    names = []
+    for tag in python_tags():
+        for t in TARGETS:
+            plats = [manylinux_tag(t)] + ([musllinux_tag(t)] if t.musl else [])
+            for plat in plats:
+                names.append("greenlet-%s-%s-%s-%s.whl" % (version, tag, tag, plat))
+    return names
+
+
+def emulated_cells():
+    """(target, CPython) pairs whose release wheel runs in Debian's CPython for the target."""
+    return [(t, v) for t in TARGETS for v in PYTHONS if v in t.debian_pythons]
+
+
+def readme_table():
+    """The README's targets x Pythons table: how each cell is tested (see README.md)."""
+    head = "| Target (switch in `zsrc/arch/`) | " + " | ".join(PYTHONS) + " |"
+    rows = [head, "| --- |" + " --- |" * len(PYTHONS)]
+    suites = {s.split(":")[0]: s.split(":")[1] for s in DEFAULT_EMULATED_SUITES}
+    for t in TARGETS:
+        cells = []
+        for v in PYTHONS:
+            if t.name == HOST:
+                extra = [b for b in tuple(FREE_THREADED) + DEBUG_PYTHONS if b[:-1] == v]
+                cell = ", ".join(["run"] + extra)
+            elif v in t.debian_pythons:
+                cell = "wheel + arch" + (", run" if suites.get(t.name) == v else "")
+            else:
+                cell = "wheel"
+            cells.append(cell)
+        rows.append("| %s (`%s.zig`) | %s |" % (t.title, t.switch, " | ".join(cells)))
+    return "\n".join(rows)
+
+
+def docs_table():
+    """The table of docs/building.md (put in by docs/conf.py when the docs are built)."""
+    rows = ["| Target | Zig target | CPU model | Wheel platform tags | Switch | Debian's CPython |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for t in TARGETS:
+        tags = "`%s`" % manylinux_tag(t) + (", `%s`" % musllinux_tag(t) if t.musl else "")
+        rows.append("| %s | `%s`%s | `%s` | %s | `zsrc/arch/%s.zig` | %s |" % (
+            t.title, zig_target(t), ", `%s`" % zig_target(t, musl=True) if t.musl else "",
+            t.cpu, tags, t.switch, ", ".join(t.debian_pythons)))
+    return "\n".join(rows)
+
+
+def _sh(value):
+    return "'" + str(value).replace("'", "'\\''") + "'"
+
+
+def shell_lines():
+    """Bash assignments: plain variables and one associative array per field, keyed by name."""
+    lines = [
+        "ZIGLANG_REQ=" + _sh(ZIGLANG),
+        "CIBUILDWHEEL_REQ=" + _sh("cibuildwheel==" + CIBUILDWHEEL),
+        "SETUPTOOLS_REQ=" + _sh(SETUPTOOLS),
+        "ALL_TARGETS=(%s)" % " ".join(t.name for t in TARGETS),
+        "ALL_PYTHONS=(%s)" % " ".join(PYTHONS),
+        "PYTHON_SOURCES=(%s)" % " ".join(PYTHONS.values()),
+        "FREE_THREADED_PYTHONS=(%s)" % " ".join(FREE_THREADED),
+        "DEBUG_PYTHONS=(%s)" % " ".join(DEBUG_PYTHONS),
+        "DEFAULT_EMULATED_SUITES=(%s)" % " ".join(DEFAULT_EMULATED_SUITES),
+        "HOST_TARGET=" + _sh(HOST),
+        "declare -A DEBIAN_SUITES=(%s)"
+        % " ".join("[%s]=%s" % (v, _sh(" ".join(s))) for v, s in DEBIAN_SUITES.items()),
+    ]
+    fields = {
+        "TG_WHEEL": lambda t: t.wheel_arch,
+        "TG_ZT": zig_target,
+        "TG_MUSL_ZT": lambda t: zig_target(t, musl=True) if t.musl else "",
+        "TG_MUSL": lambda t: t.musl,
+        "TG_ZCPU": lambda t: t.cpu,
+        "TG_MANYLINUX": lambda t: manylinux_tag(t).split(".")[0],
+        "TG_MA": ext_platform,
+        "TG_SWITCH": lambda t: t.switch,
+        "TG_CORE_TESTS": lambda t: " ".join(",".join(run) for run in t.core_tests),
+        "TG_DEB": lambda t: t.deb_arch,
+        "TG_QEMU": lambda t: "qemu-%s-static" % t.qemu,
+        "TG_QEMU_NAME": lambda t: t.qemu,
+        "TG_QCPU": lambda t: t.qemu_cpu,
+        "TG_LDSO": lambda t: t.ldso,
+        "TG_NATIVE": lambda t: int(t.native),
+        "TG_PYTHONS": lambda t: " ".join(v for v in reversed(PYTHONS) if v in t.debian_pythons),
+    }
+    for var, get in fields.items():
+        lines.append(
+            "declare -A %s=(%s)" % (var, " ".join("[%s]=%s" % (t.name, _sh(get(t))) for t in TARGETS))
+        )
+    aliases = {}
+    for t in TARGETS:
+        for word in (t.name, t.wheel_arch, t.deb_arch, t.zig_arch):
+            aliases[word] = t.name
+    lines.append("declare -A TG_ALIAS=(%s)" % " ".join("[%s]=%s" % kv for kv in aliases.items()))
+    return lines
+
+
+def main(argv):
+    what = argv[1] if len(argv) > 1 else "list"
+    if what == "shell":
+        print("\n".join(shell_lines()))
+    elif what == "readme":
+        print(readme_table())
+    elif what == "wheels":
+        print("\n".join(wheel_names()))
+    elif what == "cibuildwheel-ids":
+        print("\n".join(cibuildwheel_identifiers()))
+    elif what == "github-archs":
+        print(json.dumps([t.wheel_arch for t in TARGETS if t.os == "linux"]))
+    elif what == "list":
+        for t in TARGETS:
+            print("%-8s %-28s %-38s cpu=%s musl=%s" % (
+                t.name, zig_target(t), manylinux_tag(t), t.cpu, t.musl or "-"))
+    else:
+        sys.exit("usage: python3 targets.py [shell|readme|wheels|cibuildwheel-ids|github-archs|list]")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

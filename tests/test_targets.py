@@ -1,0 +1,147 @@
+"""targets.py is the one table of targets, CPython versions and pins: the files that must stay
+static agree with it, and the scripts hold none of its facts themselves (they read it)."""
+
+import importlib.util
+import os
+import re
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _table():
+    spec = importlib.util.spec_from_file_location("_greenlet_targets", os.path.join(REPO, "targets.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+table = _table()
+
+
+def read(path):
+    with open(os.path.join(REPO, path), encoding="utf-8") as f:
+        return f.read()
+
+
+def toml_list(text, key, section):
+    """The strings of `key = [...]` in the TOML section (the file's own simple layout)."""
+    body = text.split("[%s]\n" % section, 1)[1].split("\n[", 1)[0]
+    match = re.search(r"^%s\s*=\s*\[(.*?)\]" % re.escape(key), body, re.S | re.M)
+    assert match, "no %s in [%s]" % (key, section)
+    return re.findall(r'"([^"]*)"', match.group(1))
+
+
+def test_pyproject_build_requirements_are_the_pins():
+    requires = toml_list(read("pyproject.toml"), "requires", "build-system")
+    assert sorted(requires) == sorted([table.ZIGLANG, table.SETUPTOOLS])
+
+
+def test_cibuildwheel_builds_the_pythons_of_the_table():
+    pyproject = read("pyproject.toml")
+    assert toml_list(pyproject, "build", "tool.cibuildwheel") == [
+        tag + "-*" for tag in table.python_tags()
+    ]
+    # no per-architecture settings: setup.py takes them from the table
+    for t in table.TARGETS:
+        assert table.zig_target(t) not in pyproject
+    assert "tool.cibuildwheel.overrides" not in pyproject
+
+
+def test_workflows_use_the_pythons_and_cibuildwheel_of_the_table():
+    ci, wheels = read(".github/workflows/ci.yml"), read(".github/workflows/wheels.yml")
+    for text in (ci, wheels):
+        lists = re.findall(r"python-version: \|\n((?:\s+3\.\d+\n)+)", text)
+        assert lists, "no list of Pythons"
+        for block in lists:
+            assert block.split() == list(table.PYTHONS)
+    assert re.findall(r"pypa/cibuildwheel@v([\d.]+)", wheels) == [table.CIBUILDWHEEL]
+    # the matrix of architectures comes from the table when the workflow runs
+    assert "python3 targets.py github-archs" in wheels
+    assert "fromJSON(needs.targets.outputs.archs)" in wheels
+
+
+def test_readme_table_is_the_tables():
+    readme = read("README.md")
+    expected = table.readme_table()
+    assert expected in readme, (
+        "README.md's targets x Pythons table differs from targets.py; "
+        "`python3 targets.py readme` prints the one to put there"
+    )
+
+
+def test_every_switch_file_exists_and_arch_zig_selects_it():
+    arch_zig = read("zsrc/arch.zig")
+    selected = dict(re.findall(r"\.(\w+)(?:, \.\w+)? => @import\(\"arch/(\w+)\.zig\"\)", arch_zig))
+    for t in table.TARGETS:
+        assert os.path.exists(os.path.join(REPO, "zsrc", "arch", t.switch + ".zig")), t.switch
+        assert selected.get(t.zig_arch) == t.switch, (t.zig_arch, selected)
+
+
+SCRIPTS = [
+    "setup.py",
+    ".github/build-wheels",
+    ".github/check-wheels.py",
+    "tests/run",
+    "tests/zig-cross",
+    "tests/cross/targets.sh",
+    "tests/cross/matrix.sh",
+    "tests/cross/sysroot",
+    "tests/cross/pyconfig-check",
+    "tests/cross/wheel-run",
+    "tests/cross/xpy",
+    "tests/pythons/get-python",
+    "tests/docs-check",
+    "tests/ubsan",
+    "bench/compare",
+]
+
+
+def facts_of(t):
+    """Values only the table should hold: Zig targets, CPU models, tags, loaders, qemu names."""
+    facts = {table.zig_target(t), table.manylinux_tag(t), t.ldso, "qemu-%s-static" % t.qemu}
+    if t.musl:
+        facts.add(table.zig_target(t, musl=True))
+    if t.cpu not in (t.name, t.wheel_arch, "generic"):
+        facts.add(t.cpu)
+    if t.qemu_cpu:
+        facts.add(t.qemu_cpu)
+    return facts
+
+
+@pytest.mark.parametrize("path", SCRIPTS)
+def test_scripts_read_the_table_instead_of_holding_it(path):
+    text = read(path)
+    held = sorted(f for t in table.TARGETS for f in facts_of(t) if f in text)
+    assert not held, "%s spells out facts of targets.py: %s" % (path, held)
+    assert not re.search(r"ziglang[=<>]=", text), "%s pins ziglang itself" % path
+    assert not re.search(r"\(3\.10 3\.11 3\.12 3\.13|\"3\.10\", \"3\.11\"", text), (
+        "%s lists the CPython versions itself" % path
+    )
+
+
+def test_table_is_consistent():
+    names = [t.name for t in table.TARGETS]
+    assert len(set(names)) == len(names)
+    for t in table.TARGETS:
+        assert t.os == "linux"
+        assert t.zig_glibc >= t.glibc
+        assert set(t.debian_pythons) <= set(table.PYTHONS)
+        assert t.musl in ("run", "built", "")
+        assert table.find(t.wheel_arch) is t and table.find(t.deb_arch) is t
+    for version, suites in table.DEBIAN_SUITES.items():
+        assert version in table.PYTHONS and suites
+    for spec in table.DEFAULT_EMULATED_SUITES:
+        name, version = spec.split(":")
+        assert version in table.find(name).debian_pythons
+    assert set(table.PYTHONS.values()) <= {"pyenv", "debian-unstable"}
+
+
+def test_wheel_names_follow_the_tags():
+    names = table.wheel_names("1.0")
+    musl = sum(1 for t in table.TARGETS if t.musl)
+    assert len(names) == len(table.PYTHONS) * (len(table.TARGETS) + musl)
+    assert "greenlet-1.0-cp315-cp315-manylinux_2_31_riscv64.whl" in names
+    assert "greenlet-1.0-cp310-cp310-manylinux_2_17_ppc64le.manylinux2014_ppc64le.whl" in names
+    assert len(table.cibuildwheel_identifiers()) == len(names)
