@@ -11,14 +11,15 @@ Adding a target is one row in TARGETS (plus its switch in zsrc/arch/); adding a 
 entry in PYTHONS (plus DEBIAN_SUITES when Debian serves it to the emulated targets).
 
     python3 targets.py shell      bash assignments for the scripts (see shell_lines)
-    python3 targets.py readme     the README's targets x Pythons table
+    python3 targets.py readme     the README's targets x Pythons table (--write: put it there)
     python3 targets.py wheels     the file names (version *) of every wheel of build-wheels --musl
-    python3 targets.py cibuildwheel-ids   the builds cibuildwheel must list (--archs all)
+    python3 targets.py cibuildwheel-ids   the builds cibuildwheel must list for the table's archs
     python3 targets.py github-archs       the wheel architectures as JSON (the workflow's matrix)
     python3 targets.py list       one line per target
 """
 
 import json
+import os
 import sys
 from collections import namedtuple
 
@@ -182,7 +183,7 @@ def python_tags():
 
 
 def cibuildwheel_identifiers():
-    """The build identifiers cibuildwheel must print for --platform linux --archs all."""
+    """The build identifiers cibuildwheel must print for --platform linux and the table's archs."""
     ids = []
     for tag in python_tags():
         for t in TARGETS:
@@ -226,6 +227,17 @@ def readme_table():
             cells.append(cell)
         rows.append("| %s (`%s.zig`) | %s |" % (t.title, t.switch, " | ".join(cells)))
     return "\n".join(rows)
+
+
+def write_readme_table(path):
+    """Puts readme_table() in place of the README's targets x Pythons table."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    head = "| Target (switch in `zsrc/arch/`) |"
+    start = text.index(head)
+    end = text.index("\n\n", start)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text[:start] + readme_table() + text[end:])
 
 
 def docs_table():
@@ -294,6 +306,8 @@ def main(argv):
     what = argv[1] if len(argv) > 1 else "list"
     if what == "shell":
         print("\n".join(shell_lines()))
+    elif what == "readme" and argv[2:] == ["--write"]:
+        write_readme_table(os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md"))
     elif what == "readme":
         print(readme_table())
     elif what == "wheels":

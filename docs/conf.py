@@ -134,13 +134,17 @@ def _load_targets():
     return module
 
 
-TARGETS_MARKER = "<!-- the table of targets.py -->"
+# Markers that pages hold where a table made from targets.py goes.
+TABLES = {
+    "<!-- the table of targets.py -->": "docs_table",
+    "<!-- the targets x Pythons table of targets.py -->": "readme_table",
+}
 
 
 def _insert_tables(app, docname, source):
-    """Pages that show the table of targets get it from targets.py where they hold the marker."""
-    if TARGETS_MARKER in source[0]:
-        source[0] = source[0].replace(TARGETS_MARKER, _load_targets().docs_table())
+    for marker, maker in TABLES.items():
+        if marker in source[0]:
+            source[0] = source[0].replace(marker, getattr(_load_targets(), maker)())
 
 
 def setup(app):
