@@ -10,13 +10,14 @@ GREENLET_ZIG_CPU     a Zig CPU model (default: the architecture's release baseli
 GREENLET_ZIG_OPTIMIZE  debug, safe, fast (default) or small
 """
 
-import importlib.util
 import os
+import runpy
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
+import types
 
 from setuptools import Extension, setup
 from setuptools.command.bdist_wheel import bdist_wheel
@@ -25,15 +26,8 @@ from setuptools.command.build_ext import build_ext
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _load_targets():
-    # targets.py, the one table of targets, sits beside this file (and in the sdist)
-    spec = importlib.util.spec_from_file_location("_greenlet_targets", os.path.join(HERE, "targets.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-targets = _load_targets()
+# targets.py, the one table of targets, sits beside this file (and in the sdist)
+targets = types.SimpleNamespace(**runpy.run_path(os.path.join(HERE, "targets.py")))
 LINUX = [t for t in targets.TARGETS if t.os == "linux"]
 
 

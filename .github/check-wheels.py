@@ -8,18 +8,17 @@ failure.
 """
 
 import concurrent.futures
-import importlib.util
 import json
 import os
 import re
+import runpy
 import subprocess
 import sys
+import types
 import zipfile
 
-_spec = importlib.util.spec_from_file_location(
-    "_greenlet_targets", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "targets.py"))
-targets = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(targets)
+targets = types.SimpleNamespace(
+    **runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "targets.py")))
 # wheel architecture -> the table's row (targets.py)
 BY_WHEEL_ARCH = {t.wheel_arch: t for t in targets.TARGETS if t.os == "linux"}
 TAG = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)_(\w+)$")

@@ -6,9 +6,10 @@ The API reference is generated from the *installed* package (autodoc imports
     python -m pip install . && sphinx-build -W -b html docs /tmp/greenlet-html
 """
 
-import importlib.util
 import os
 import re
+import runpy
+import types
 
 import greenlet
 
@@ -127,11 +128,7 @@ def _process_docstring(app, what, name, obj, options, lines):
 
 def _load_targets():
     # targets.py, the one table of targets and CPython versions, at the top of the checkout
-    path = os.path.join(DOCS_DIR, "..", "targets.py")
-    spec = importlib.util.spec_from_file_location("_greenlet_targets", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return types.SimpleNamespace(**runpy.run_path(os.path.join(DOCS_DIR, "..", "targets.py")))
 
 
 # Markers that pages hold where a table made from targets.py goes.

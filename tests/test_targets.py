@@ -1,23 +1,17 @@
 """targets.py is the one table of targets, CPython versions and pins: the files that must stay
 static agree with it, and the scripts hold none of its facts themselves (they read it)."""
 
-import importlib.util
 import os
 import re
+import runpy
+import types
 
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _table():
-    spec = importlib.util.spec_from_file_location("_greenlet_targets", os.path.join(REPO, "targets.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-table = _table()
+table = types.SimpleNamespace(**runpy.run_path(os.path.join(REPO, "targets.py")))
 
 
 def read(path):
