@@ -67,10 +67,13 @@ def test_readme_table_is_the_tables():
 
 def test_every_switch_file_exists_and_arch_zig_selects_it():
     arch_zig = read("zsrc/arch.zig")
-    selected = dict(re.findall(r"\.(\w+)(?:, \.\w+)? => @import\(\"arch/(\w+)\.zig\"\)", arch_zig))
     for t in table.TARGETS:
         assert os.path.exists(os.path.join(REPO, "zsrc", "arch", t.switch + ".zig")), t.switch
-        assert selected.get(t.zig_arch) == t.switch, (t.zig_arch, selected)
+        # the CPU switch inside the target's operating system's branch
+        block = re.search(r"\.%s => switch \(builtin\.cpu\.arch\) \{(.*?)\n    \}," % t.os, arch_zig, re.S)
+        assert block, "zsrc/arch.zig has no branch for %s" % t.os
+        selected = dict(re.findall(r"\.(\w+)(?:, \.\w+)? => @import\(\"arch/(\w+)\.zig\"\)", block.group(1)))
+        assert selected.get(t.zig_arch) == t.switch, (t.name, selected)
 
 
 SCRIPTS = [

@@ -1,23 +1,45 @@
-//! Chooses the stack switch for the target being compiled. Every file in arch/ exports the same
-//! names: `switchStack` (the naked switch), `name`, `frame_size_bytes`, `stack_align_bytes`,
-//! `red_zone_bytes` and `near_offset_bytes` (bytes above the stack pointer that belong to the
-//! callee save area of the calls the switch makes, and so are never part of a saved stack).
+//! Chooses the stack switch for the target being compiled, by processor and operating system.
+//! Every file in arch/ exports the same names: `switchStack` (the naked switch), `name`,
+//! `frame_size_bytes`, `stack_align_bytes`, `red_zone_bytes` and `near_offset_bytes` (bytes
+//! above the stack pointer that belong to the callee save area of the calls the switch makes,
+//! and so are never part of a saved stack).
+//!
+//! A file serves one calling convention. Where two systems share a convention but differ in
+//! details (unwind directives, a reserved register), the file branches on `builtin.os.tag` at
+//! comptime; a different convention gets its own file.
 
 const builtin = @import("builtin");
 
-const implementation = switch (builtin.cpu.arch) {
-    .x86_64 => @import("arch/x86_64.zig"),
-    .x86 => @import("arch/x86.zig"),
-    .aarch64 => @import("arch/aarch64.zig"),
-    .arm, .thumb => @import("arch/arm.zig"),
-    .riscv64 => @import("arch/riscv64.zig"),
-    .powerpc64le => @import("arch/ppc64le.zig"),
-    .s390x => @import("arch/s390x.zig"),
-    else => @compileError("zgl: no stack switch for " ++ @tagName(builtin.cpu.arch) ++
-        "; supported targets: " ++ supported),
+const implementation = switch (builtin.os.tag) {
+    .linux => switch (builtin.cpu.arch) {
+        .x86_64 => @import("arch/x86_64.zig"),
+        .x86 => @import("arch/x86.zig"),
+        .aarch64 => @import("arch/aarch64.zig"),
+        .arm, .thumb => @import("arch/arm.zig"),
+        .riscv64 => @import("arch/riscv64.zig"),
+        .powerpc64le => @import("arch/ppc64le.zig"),
+        .s390x => @import("arch/s390x.zig"),
+        else => unsupported(),
+    },
+    .windows => switch (builtin.cpu.arch) {
+        .x86_64 => @import("arch/x86_64_windows.zig"),
+        .x86 => @import("arch/x86_windows.zig"),
+        .aarch64 => @import("arch/aarch64.zig"),
+        else => unsupported(),
+    },
+    // macOS goes here: aarch64 to aarch64.zig and x86_64 to x86_64.zig (the same conventions),
+    // with its differences as comptime branches in those files, as aarch64.zig has for Windows.
+    else => unsupported(),
 };
 
-pub const supported = "x86_64, x86, aarch64, arm (and thumb), riscv64, powerpc64le, s390x";
+pub const supported = "x86_64-linux, x86-linux, aarch64-linux, arm-linux (and thumb), " ++
+    "riscv64-linux, powerpc64le-linux, s390x-linux, x86_64-windows, x86-windows, " ++
+    "aarch64-windows";
+
+fn unsupported() noreturn {
+    @compileError("zgl: no stack switch for " ++ @tagName(builtin.cpu.arch) ++ "-" ++
+        @tagName(builtin.os.tag) ++ "; supported targets: " ++ supported);
+}
 
 pub const switchStack = implementation.switchStack;
 pub const name = implementation.name;

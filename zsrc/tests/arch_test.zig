@@ -4,7 +4,9 @@
 //! On targets that return through a link register, each side calls the switch from its own
 //! call site and checks it came back to that one, which proves the return address is saved;
 //! on arm the second call site is in the other instruction set (ARM or Thumb), so every round
-//! also returns across an interworking boundary.
+//! also returns across an interworking boundary. On x86 Windows the head of the SEH chain
+//! (fs:[0]) is per-stack state too: each side links a record of its own in front of the chain
+//! it found, so the two heads differ and each is a chain that exception dispatch could walk.
 
 const std = @import("std");
 const builtin = @import("builtin");
@@ -18,6 +20,8 @@ const Side = enum { main, other };
 
 /// Comptime facts the helpers' assembly branches on (`.if`).
 const has_sse = builtin.cpu.arch == .x86 and builtin.cpu.has(.x86, .sse);
+const windows = builtin.os.tag == .windows;
+const has_seh_chain = windows and builtin.cpu.arch == .x86;
 const in_thumb_state = builtin.cpu.arch.isThumb() or
     (builtin.cpu.arch == .arm and builtin.cpu.has(.arm, .thumb_mode));
 
@@ -39,7 +43,29 @@ fn fill(comptime T: type, values: []T, side: Side, class: u64) void {
 /// (link-register targets) picks the helper's call site going in, and names the one it came
 /// back to. Control registers get only mode bits the ABI lets support functions change.
 const Registers = switch (builtin.cpu.arch) {
-    .x86_64 => extern struct {
+    .x86_64 => if (windows) extern struct {
+        general: [8]u64, // rbx, rbp, rsi, rdi, r12, r13, r14, r15
+        vector: [20]u64, // xmm6-xmm15, two quadwords each
+        mxcsr: u32,
+        x87_control: u16,
+        padding: u16 = 0,
+        stack_pointer: u64 = 0,
+
+        fn sentinels(side: Side) @This() {
+            var registers: @This() = .{
+                .general = undefined,
+                .vector = undefined,
+                .mxcsr = 0,
+                .x87_control = 0,
+            };
+            fill(u64, &registers.general, side, 1);
+            fill(u64, &registers.vector, side, 2);
+            // Rounding mode and precision differ between the two sides; status bits clear.
+            registers.mxcsr = if (side == .main) 0x1F80 | 0x6000 else 0x1F80 | 0x2000;
+            registers.x87_control = if (side == .main) 0x037F | 0x0C00 else 0x027F;
+            return registers;
+        }
+    } else extern struct {
         general: [6]u64, // rbx, rbp, r12, r13, r14, r15
         mxcsr: u32,
         x87_control: u16,
@@ -55,7 +81,29 @@ const Registers = switch (builtin.cpu.arch) {
             return registers;
         }
     },
-    .x86 => extern struct {
+    .x86 => if (windows) extern struct {
+        general: [4]u32, // ebx, esi, edi, ebp
+        mxcsr: u32, // loaded and checked only where the switch saves it
+        x87_control: u16,
+        padding: u16 = 0,
+        seh_head: u32, // fs:[0]; see sentinelsHere
+        stack_pointer: u32 = 0,
+
+        fn sentinels(side: Side) @This() {
+            var registers: @This() = .{
+                .general = undefined,
+                .mxcsr = 0,
+                .x87_control = 0,
+                .seh_head = 0,
+            };
+            fill(u32, &registers.general, side, 1);
+            if (has_sse) {
+                registers.mxcsr = if (side == .main) 0x1F80 | 0x6000 else 0x1F80 | 0x2000;
+            }
+            registers.x87_control = if (side == .main) 0x037F | 0x0C00 else 0x027F;
+            return registers;
+        }
+    } else extern struct {
         general: [4]u32, // ebx, esi, edi, ebp
         mxcsr: u32, // loaded and checked only where the switch saves it
         x87_control: u16,
@@ -178,6 +226,19 @@ const Registers = switch (builtin.cpu.arch) {
     else => @compileError("no register sentinel helper for " ++ @tagName(builtin.cpu.arch)),
 };
 
+// The Windows helpers below address these fields by fixed offsets.
+comptime {
+    if (windows and builtin.cpu.arch == .x86_64) {
+        std.debug.assert(@offsetOf(Registers, "vector") == 64);
+        std.debug.assert(@offsetOf(Registers, "mxcsr") == 224);
+        std.debug.assert(@offsetOf(Registers, "stack_pointer") == 232);
+    }
+    if (has_seh_chain) {
+        std.debug.assert(@offsetOf(Registers, "seh_head") == 24);
+        std.debug.assert(@offsetOf(Registers, "stack_pointer") == 28);
+    }
+}
+
 fn same(expected: Registers, actual: Registers) bool {
     inline for (@typeInfo(Registers).@"struct".field_names) |field| {
         if (comptime std.mem.eql(u8, field, "stack_pointer")) continue;
@@ -186,11 +247,118 @@ fn same(expected: Registers, actual: Registers) bool {
     return true;
 }
 
+/// A registration record of the x86 Windows SEH chain (NT_TIB.ExceptionList), which lives in
+/// the frame of the function that links it.
+const SehRecord = extern struct {
+    previous: u32,
+    handler: u32,
+};
+
+/// Declines every exception (ExceptionContinueSearch), should one ever be dispatched. Its
+/// arguments (exception record, record, context, dispatcher context) go unread.
+fn sehContinueSearch(_: *anyopaque, _: *anyopaque, _: *anyopaque, _: *anyopaque) callconv(.c) u32 {
+    return 1;
+}
+
+/// The sentinels of `side`, for use on the stack that calls this. On x86 Windows the SEH chain
+/// head is `record` (a local of the caller, so it outlives every switch the caller makes),
+/// linked in front of the chain this stack has now.
+fn sentinelsHere(side: Side, record: *SehRecord) Registers {
+    var registers = Registers.sentinels(side);
+    if (has_seh_chain) {
+        const head = asm volatile ("movl %%fs:0, %[head]"
+            : [head] "=r" (-> u32),
+        );
+        record.* = .{ .previous = head, .handler = @intFromPtr(&sehContinueSearch) };
+        registers.seh_head = @intFromPtr(record);
+    }
+    return registers;
+}
+
 /// Loads `registers` into the callee-saved registers, switches (thread.target must be set),
 /// and stores the registers as found after the switch returns. Preserves the caller's values.
-fn switchWithSentinels() callconv(.naked) void {
+noinline fn switchWithSentinels() callconv(.naked) void {
     switch (builtin.cpu.arch) {
-        .x86_64 => asm volatile (
+        // Windows frame: 0: shadow space, 32: xmm6-xmm15, 192: MXCSR, 196: x87 control word,
+        // 200: registers, 208: unused, 216: r15, r14, r13, r12, rdi, rsi, rbx, rbp. The
+        // registers arrive in rcx and the thread in rdx.
+        .x86_64 => if (windows) asm volatile (
+            \\ .seh_proc %[self:P]
+            \\ pushq %%rbp
+            \\ .seh_pushreg %%rbp
+            \\ pushq %%rbx
+            \\ .seh_pushreg %%rbx
+            \\ pushq %%rsi
+            \\ .seh_pushreg %%rsi
+            \\ pushq %%rdi
+            \\ .seh_pushreg %%rdi
+            \\ pushq %%r12
+            \\ .seh_pushreg %%r12
+            \\ pushq %%r13
+            \\ .seh_pushreg %%r13
+            \\ pushq %%r14
+            \\ .seh_pushreg %%r14
+            \\ pushq %%r15
+            \\ .seh_pushreg %%r15
+            \\ subq $216, %%rsp
+            \\ .seh_stackalloc 216
+            \\ .irp n, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+            \\ movaps %%xmm\n, (32 + (\n - 6) * 16)(%%rsp)
+            \\ .seh_savexmm %%xmm\n, (32 + (\n - 6) * 16)
+            \\ .endr
+            \\ .seh_endprologue
+            \\ stmxcsr 192(%%rsp)
+            \\ fnstcw 196(%%rsp)
+            \\ movq %%rcx, 200(%%rsp)
+            \\ movq %%rdx, %%r11
+            \\ movq 0(%%rcx), %%rbx
+            \\ movq 8(%%rcx), %%rbp
+            \\ movq 16(%%rcx), %%rsi
+            \\ movq 24(%%rcx), %%rdi
+            \\ movq 32(%%rcx), %%r12
+            \\ movq 40(%%rcx), %%r13
+            \\ movq 48(%%rcx), %%r14
+            \\ movq 56(%%rcx), %%r15
+            \\ .irp n, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+            \\ movups (64 + (\n - 6) * 16)(%%rcx), %%xmm\n
+            \\ .endr
+            \\ ldmxcsr 224(%%rcx)
+            \\ fldcw 228(%%rcx)
+            \\ movq %%r11, %%rcx
+            \\ callq %[switch_stack:P]
+            \\ movq 200(%%rsp), %%rcx
+            \\ movq %%rbx, 0(%%rcx)
+            \\ movq %%rbp, 8(%%rcx)
+            \\ movq %%rsi, 16(%%rcx)
+            \\ movq %%rdi, 24(%%rcx)
+            \\ movq %%r12, 32(%%rcx)
+            \\ movq %%r13, 40(%%rcx)
+            \\ movq %%r14, 48(%%rcx)
+            \\ movq %%r15, 56(%%rcx)
+            \\ .irp n, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+            \\ movups %%xmm\n, (64 + (\n - 6) * 16)(%%rcx)
+            \\ movaps (32 + (\n - 6) * 16)(%%rsp), %%xmm\n
+            \\ .endr
+            \\ stmxcsr 224(%%rcx)
+            \\ fnstcw 228(%%rcx)
+            \\ movq %%rsp, 232(%%rcx)
+            \\ ldmxcsr 192(%%rsp)
+            \\ fldcw 196(%%rsp)
+            \\ addq $216, %%rsp
+            \\ popq %%r15
+            \\ popq %%r14
+            \\ popq %%r13
+            \\ popq %%r12
+            \\ popq %%rdi
+            \\ popq %%rsi
+            \\ popq %%rbx
+            \\ popq %%rbp
+            \\ retq
+            \\ .seh_endproc
+            :
+            : [switch_stack] "X" (&zgl.arch.switchStack),
+              [self] "X" (&switchWithSentinels),
+        ) else asm volatile (
             \\ pushq %%rbp
             \\ pushq %%rbx
             \\ pushq %%r12
@@ -237,8 +405,62 @@ fn switchWithSentinels() callconv(.naked) void {
             :
             : [switch_stack] "X" (&zgl.arch.switchStack),
         ),
-        // Frame: 0: MXCSR, 4: x87 control word, 8: registers, 12: edi, esi, ebx, ebp.
-        .x86 => asm volatile (
+        // Windows frame: 0: MXCSR, 4: x87 control word, 8: registers, 12: SEH chain head,
+        // 16: edi, esi, ebx, ebp. Elsewhere: 0: MXCSR, 4: x87 control word, 8: registers,
+        // 12: edi, esi, ebx, ebp, with 16-byte alignment at the call.
+        .x86 => if (windows) asm volatile (
+            \\ pushl %%ebp
+            \\ pushl %%ebx
+            \\ pushl %%esi
+            \\ pushl %%edi
+            \\ pushl %%fs:0
+            \\ subl $12, %%esp
+            \\ .if %[sse:c]
+            \\ stmxcsr 0(%%esp)
+            \\ .endif
+            \\ fnstcw 4(%%esp)
+            \\ movl 36(%%esp), %%eax
+            \\ movl 40(%%esp), %%ecx
+            \\ movl %%eax, 8(%%esp)
+            \\ movl 0(%%eax), %%ebx
+            \\ movl 4(%%eax), %%esi
+            \\ movl 8(%%eax), %%edi
+            \\ movl 12(%%eax), %%ebp
+            \\ .if %[sse:c]
+            \\ ldmxcsr 16(%%eax)
+            \\ .endif
+            \\ fldcw 20(%%eax)
+            \\ movl 24(%%eax), %%edx
+            \\ movl %%edx, %%fs:0
+            \\ pushl %%ecx
+            \\ calll %[switch_stack:P]
+            \\ movl %%esp, %%edx
+            \\ addl $4, %%esp
+            \\ movl 8(%%esp), %%eax
+            \\ movl %%ebx, 0(%%eax)
+            \\ movl %%esi, 4(%%eax)
+            \\ movl %%edi, 8(%%eax)
+            \\ movl %%ebp, 12(%%eax)
+            \\ .if %[sse:c]
+            \\ stmxcsr 16(%%eax)
+            \\ ldmxcsr 0(%%esp)
+            \\ .endif
+            \\ fnstcw 20(%%eax)
+            \\ movl %%fs:0, %%ecx
+            \\ movl %%ecx, 24(%%eax)
+            \\ movl %%edx, 28(%%eax)
+            \\ fldcw 4(%%esp)
+            \\ addl $12, %%esp
+            \\ popl %%fs:0
+            \\ popl %%edi
+            \\ popl %%esi
+            \\ popl %%ebx
+            \\ popl %%ebp
+            \\ retl
+            :
+            : [switch_stack] "X" (&zgl.arch.switchStack),
+              [sse] "i" (@intFromBool(has_sse)),
+        ) else asm volatile (
             \\ pushl %%ebp
             \\ pushl %%ebx
             \\ pushl %%esi
@@ -606,7 +828,8 @@ const Exchange = struct {
 
 fn clobberingBody(green: *Green) void {
     const exchange: *Exchange = @ptrCast(@alignCast(green.context.?));
-    const expected = Registers.sentinels(.other);
+    var seh_record: SehRecord = undefined;
+    const expected = sentinelsHere(.other, &seh_record);
     var round: u32 = 0;
     while (round < exchange.rounds) : (round += 1) {
         var registers = expected;
@@ -624,7 +847,8 @@ test "callee-saved registers and control state survive a switch to a clobbering 
     var other = world.green(1, clobberingBody);
     other.context = &exchange;
     try world.switchTo(&other);
-    const expected = Registers.sentinels(.main);
+    var seh_record: SehRecord = undefined;
+    const expected = sentinelsHere(.main, &seh_record);
     var round: u32 = 0;
     while (round < exchange.rounds) : (round += 1) {
         var registers = expected;
