@@ -59,7 +59,9 @@
 #define SIZEOF_PTHREAD_T __SIZEOF_LONG__
 /* 64-bit targets and musl (1.2 on) have a 64-bit time_t; 32-bit glibc has a long unless
  * _TIME_BITS=64. <features.h> defines __GLIBC__ on glibc; musl has no macro of its own. */
+#if defined(__linux__)
 #include <features.h>
+#endif
 #if __SIZEOF_POINTER__ == 8 || !defined(__GLIBC__) || (defined(_TIME_BITS) && _TIME_BITS == 64)
 #define SIZEOF_TIME_T 8
 #else
