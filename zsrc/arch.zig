@@ -19,6 +19,7 @@ const implementation = switch (builtin.os.tag) {
         .riscv64 => @import("arch/riscv64.zig"),
         .powerpc64le => @import("arch/ppc64le.zig"),
         .s390x => @import("arch/s390x.zig"),
+        .loongarch64 => @import("arch/loongarch64.zig"),
         else => unsupported(),
     },
     .windows => switch (builtin.cpu.arch) {
@@ -33,8 +34,8 @@ const implementation = switch (builtin.os.tag) {
 };
 
 pub const supported = "x86_64-linux, x86-linux, aarch64-linux, arm-linux (and thumb), " ++
-    "riscv64-linux, powerpc64le-linux, s390x-linux, x86_64-windows, x86-windows, " ++
-    "aarch64-windows";
+    "riscv64-linux, powerpc64le-linux, s390x-linux, loongarch64-linux, x86_64-windows, " ++
+    "x86-windows, aarch64-windows";
 
 fn unsupported() noreturn {
     @compileError("zgl: no stack switch for " ++ @tagName(builtin.cpu.arch) ++ "-" ++

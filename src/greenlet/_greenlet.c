@@ -62,6 +62,8 @@ _Static_assert(sizeof(PyGreenlet) == sizeof(PyObject) + 3 * sizeof(void *),
 #  define DWARF_RETURN_COLUMN "65"
 #elif defined(__s390x__)
 #  define DWARF_RETURN_COLUMN "14"
+#elif defined(__loongarch__)
+#  define DWARF_RETURN_COLUMN "1"
 #endif
 /* From here to the end of the enclosing function, unwinders see no caller: a stack walk stops
  * in this frame. */

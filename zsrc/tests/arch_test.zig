@@ -173,6 +173,25 @@ const Registers = switch (builtin.cpu.arch) {
             return registers;
         }
     },
+    .loongarch64 => extern struct {
+        general: [10]u64, // fp ($r22), s0-s8 ($r23-$r31)
+        float: [8]u64, // fs0-fs7 ($f24-$f31)
+        fcsr: u64, // fcsr0: Enables and RM only
+        site: u64,
+        stack_pointer: u64 = 0,
+
+        fn sentinels(side: Side) @This() {
+            var registers: @This() = undefined;
+            fill(u64, &registers.general, side, 1);
+            fill(u64, &registers.float, side, 2);
+            // Rounding mode (RM, bits 8-9) and one exception enable (bits 0-4: invalid on one
+            // side, division by zero on the other; nothing raises either while it is set).
+            registers.fcsr = if (side == .main) 3 << 8 | 1 << 4 else 1 << 8 | 1 << 3;
+            registers.site = @backingInt(side);
+            registers.stack_pointer = 0;
+            return registers;
+        }
+    },
     .powerpc64le => extern struct {
         vector: [24]u64 align(16), // v20-v31, two doublewords each
         vscr: [4]u32, // the VSCR word first, as stvx stores it in little-endian mode
@@ -226,7 +245,7 @@ const Registers = switch (builtin.cpu.arch) {
     else => @compileError("no register sentinel helper for " ++ @tagName(builtin.cpu.arch)),
 };
 
-// The Windows helpers below address these fields by fixed offsets.
+// The Windows and loongarch64 helpers below address these fields by fixed offsets.
 comptime {
     if (windows and builtin.cpu.arch == .x86_64) {
         std.debug.assert(@offsetOf(Registers, "vector") == 64);
@@ -236,6 +255,10 @@ comptime {
     if (has_seh_chain) {
         std.debug.assert(@offsetOf(Registers, "seh_head") == 24);
         std.debug.assert(@offsetOf(Registers, "stack_pointer") == 28);
+    }
+    if (builtin.cpu.arch == .loongarch64) {
+        std.debug.assert(@offsetOf(Registers, "fcsr") == 144);
+        std.debug.assert(@offsetOf(Registers, "stack_pointer") == 160);
     }
 }
 
@@ -670,6 +693,53 @@ noinline fn switchWithSentinels() callconv(.naked) void {
             \\ ld ra, 0(sp)
             \\ addi sp, sp, 26 * 8
             \\ ret
+            :
+            : [switch_stack] "X" (&zgl.arch.switchStack),
+        ),
+        // Frame: the switch's (ra, fp, s0-s8, fs0-fs7, fcsr0), then registers at 160.
+        .loongarch64 => asm volatile (
+            \\ addi.d $sp, $sp, -22 * 8
+            \\ st.d $ra, $sp, 0
+            \\ .irp n, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+            \\ st.d $r\n, $sp, (8 + (\n - 22) * 8)
+            \\ ld.d $r\n, $a0, ((\n - 22) * 8)
+            \\ .endr
+            \\ .irp n, 24, 25, 26, 27, 28, 29, 30, 31
+            \\ fst.d $f\n, $sp, (88 + (\n - 24) * 8)
+            \\ fld.d $f\n, $a0, (80 + (\n - 24) * 8)
+            \\ .endr
+            \\ movfcsr2gr $t0, $fcsr0
+            \\ st.d $t0, $sp, 152
+            \\ ld.d $t0, $a0, 144
+            \\ movgr2fcsr $fcsr0, $t0
+            \\ st.d $a0, $sp, 160
+            \\ ld.d $t0, $a0, 152
+            \\ move $a0, $a1
+            \\ bnez $t0, 1f
+            \\ bl %[switch_stack]
+            \\ move $t0, $zero
+            \\ b 2f
+            \\ 1: bl %[switch_stack]
+            \\ ori $t0, $zero, 1
+            \\ 2: ld.d $t1, $sp, 160
+            \\ .irp n, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+            \\ st.d $r\n, $t1, ((\n - 22) * 8)
+            \\ ld.d $r\n, $sp, (8 + (\n - 22) * 8)
+            \\ .endr
+            \\ .irp n, 24, 25, 26, 27, 28, 29, 30, 31
+            \\ fst.d $f\n, $t1, (80 + (\n - 24) * 8)
+            \\ fld.d $f\n, $sp, (88 + (\n - 24) * 8)
+            \\ .endr
+            \\ movfcsr2gr $t2, $fcsr0
+            \\ andi $t2, $t2, 0x31f
+            \\ st.d $t2, $t1, 144
+            \\ st.d $t0, $t1, 152
+            \\ st.d $sp, $t1, 160
+            \\ ld.d $t2, $sp, 152
+            \\ movgr2fcsr $fcsr0, $t2
+            \\ ld.d $ra, $sp, 0
+            \\ addi.d $sp, $sp, 22 * 8
+            \\ jr $ra
             :
             : [switch_stack] "X" (&zgl.arch.switchStack),
         ),
