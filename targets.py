@@ -87,6 +87,9 @@ Target = namedtuple(
         "ldso",  # the ELF interpreter of Debian's binaries
         "native",  # an x86_64 kernel runs it without emulation
         "debian_pythons",  # CPython versions Debian serves for it (the emulated cells)
+        "debian_suites",  # the Debian suites that have the architecture (None: every suite)
+        "qemu_from",  # qemu-user: "debian" (the machine's, Debian 12's) or "debian-unstable"
+        "cibuildwheel",  # cibuildwheel builds it (it has a manylinux image for it)
     ],
 )
 
@@ -96,7 +99,8 @@ def _linux(name, wheel_arch, zig_arch, cpu, deb_arch, ldso, **kw):
                abi="gnu", glibc=(2, 17), zig_glibc=None, cpu=cpu, multiarch=zig_arch,
                switch=name, musl="built", core_tests=((cpu, zig_arch, cpu),),
                deb_arch=deb_arch, qemu=name, qemu_cpu="", ldso=ldso, native=False,
-               debian_pythons=("3.11", "3.13", "3.14", "3.15"))
+               debian_pythons=("3.11", "3.13", "3.14", "3.15"), debian_suites=None,
+               qemu_from="debian", cibuildwheel=True)
     row.update(kw)
     row["zig_glibc"] = row["zig_glibc"] or row["glibc"]
     return Target(**row)
@@ -135,6 +139,14 @@ TARGETS = (
            zig_glibc=(2, 19), qemu_cpu="power8"),
     _linux("s390x", "s390x", "s390x", "z196", "s390x", "/lib/ld64.so.1",
            title="s390x, big-endian"),
+    # LoongArch: glibc has it from 2.36 on (Zig's oldest too); LP64D needs the FPU (+d), and
+    # the baseline Zig names la64v1_0 adds LSX, which not every LA64 core has. Debian has it in
+    # unstable only, built with LSX, which Debian 12's qemu 7.2 lacks: the emulated runs take
+    # qemu from Debian unstable. cibuildwheel has no manylinux image for it.
+    _linux("loongarch64", "loongarch64", "loongarch64", "generic_la64+d", "loong64",
+           "/lib64/ld-linux-loongarch-lp64d.so.1", glibc=(2, 36),
+           debian_pythons=("3.13", "3.14", "3.15"), debian_suites=("unstable",),
+           qemu_from="debian-unstable", cibuildwheel=False),
 )
 
 # manylinux2014 is the legacy alias of manylinux_2_17 for these architectures.
@@ -186,7 +198,7 @@ def cibuildwheel_identifiers():
     """The build identifiers cibuildwheel must print for --platform linux and the table's archs."""
     ids = []
     for tag in python_tags():
-        for t in TARGETS:
+        for t in (t for t in TARGETS if t.cibuildwheel):
             ids.append("%s-manylinux_%s" % (tag, t.wheel_arch))
             if t.musl:
                 ids.append("%s-musllinux_%s" % (tag, t.wheel_arch))
@@ -289,6 +301,9 @@ def shell_lines():
         "TG_LDSO": lambda t: t.ldso,
         "TG_NATIVE": lambda t: int(t.native),
         "TG_PYTHONS": lambda t: " ".join(v for v in reversed(PYTHONS) if v in t.debian_pythons),
+        "TG_SUITES": lambda t: " ".join(t.debian_suites or ()),
+        "TG_QEMU_FROM": lambda t: t.qemu_from,
+        "TG_CIBUILDWHEEL": lambda t: int(t.cibuildwheel),
     }
     for var, get in fields.items():
         lines.append(
@@ -315,7 +330,7 @@ def main(argv):
     elif what == "cibuildwheel-ids":
         print("\n".join(cibuildwheel_identifiers()))
     elif what == "github-archs":
-        print(json.dumps([t.wheel_arch for t in TARGETS if t.os == "linux"]))
+        print(json.dumps([t.wheel_arch for t in TARGETS if t.os == "linux" and t.cibuildwheel]))
     elif what == "list":
         for t in TARGETS:
             print("%-8s %-28s %-38s cpu=%s musl=%s" % (

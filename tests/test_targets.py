@@ -127,6 +127,10 @@ def test_table_is_consistent():
         assert set(t.debian_pythons) <= set(table.PYTHONS)
         assert t.musl in ("run", "built", "")
         assert table.find(t.wheel_arch) is t and table.find(t.deb_arch) is t
+        assert t.qemu_from in ("debian", "debian-unstable")
+        # every CPython Debian serves for the row comes from a suite that has the row
+        for v in t.debian_pythons:
+            assert set(table.DEBIAN_SUITES[v]) & set(t.debian_suites or table.DEBIAN_SUITES[v])
     for version, suites in table.DEBIAN_SUITES.items():
         assert version in table.PYTHONS and suites
     for spec in table.DEFAULT_EMULATED_SUITES:
@@ -146,4 +150,7 @@ def test_wheel_names_follow_the_tags():
         assert ("manylinux2014" in tag) == (t.glibc == (2, 17))
         for v in ("cp310", "cp315"):
             assert "greenlet-1.0-%s-%s-%s.whl" % (v, v, tag) in names
-    assert len(table.cibuildwheel_identifiers()) == len(names)
+    # cibuildwheel builds the same for every row it has an image for
+    cibw = [t for t in table.TARGETS if t.cibuildwheel]
+    assert len(table.cibuildwheel_identifiers()) == len(table.PYTHONS) * (
+        len(cibw) + sum(1 for t in cibw if t.musl))

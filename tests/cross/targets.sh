@@ -12,7 +12,10 @@
 #     CT_QEMU   qemu-user binary              CT_QCPU  qemu -cpu model ("" = qemu's default)
 #     CT_LDSO   ELF interpreter path          CT_NATIVE_OK  1 if an x86_64 kernel can run it
 #     CT_PYTHONS  CPython versions Debian serves for ARCH (newest first)
-#   cross_suites X.Y    prints the Debian suites that serve CPython X.Y, in the order to try
+#   cross_suites X.Y [ARCH]  prints the Debian suites that serve CPython X.Y (for ARCH: those
+#                       of them that have ARCH), in the order to try
+#   cross_qemu          prints the qemu-user binary for CT_ARCH (after cross_target), fetching
+#                       it first when it comes from Debian unstable (tests/pythons/get-python)
 #   cross_suite_pythons SUITE   prints the CPython versions taken from SUITE
 #   cross_wheel_tags WHEEL  sets, from a greenlet wheel's file name:
 #     WT_PYVER  X.Y of its cp3XY tag ("" for another tag)
@@ -31,12 +34,30 @@ done
 unset _v
 
 cross_suites() {
-  local suites=${DEBIAN_SUITES[$1]:-}
+  local suites=${DEBIAN_SUITES[$1]:-} s out=
   if [ -z "$suites" ]; then
     echo "no Debian suite serves CPython $1 (targets.py serves: $CROSS_PYTHONS)" >&2
     return 1
   fi
-  echo "$suites"
+  for s in $suites; do
+    if [ -n "${2:-}" ] && [ -n "${TG_SUITES[${TG_ALIAS[$2]}]}" ]; then
+      case " ${TG_SUITES[${TG_ALIAS[$2]}]} " in *" $s "*) ;; *) continue ;; esac
+    fi
+    out="${out:+$out }$s"
+  done
+  [ -n "$out" ] || { echo "no Debian suite of CPython $1 ($suites) has $2" >&2; return 1; }
+  echo "$out"
+}
+
+cross_qemu() {
+  case ${TG_QEMU_FROM[$CT_ARCH]} in
+    debian-unstable)
+      local root
+      root=$(bash "$(dirname "${BASH_SOURCE[0]}")/../pythons/get-python" --debian-binary qemu-user | tail -n 1) || return 1
+      [ -x "$root/usr/bin/qemu-${TG_QEMU_NAME[$CT_ARCH]}" ] || { echo "no qemu-${TG_QEMU_NAME[$CT_ARCH]} in $root" >&2; return 1; }
+      echo "$root/usr/bin/qemu-${TG_QEMU_NAME[$CT_ARCH]}" ;;
+    *) command -v "$CT_QEMU" ;;
+  esac
 }
 
 cross_suite_pythons() {
