@@ -107,8 +107,10 @@ pub fn build(b: *std.Build) void {
 
 /// Whether this host can run the core's tests for `target`: natively, under qemu (-fqemu) for
 /// Linux targets, or under wine (-fwine) for Windows targets of the host's own processor
-/// family. Only Windows targets of another family (aarch64-windows on x86_64) cannot.
+/// family. Windows targets of another family (aarch64-windows on x86_64) and macOS targets
+/// on another system cannot.
 fn testsCanRun(host: std.Target, target: std.Target) bool {
+    if (target.os.tag == .macos) return host.os.tag == .macos and host.cpu.arch == target.cpu.arch;
     if (target.os.tag != .windows or host.os.tag == .windows) return true;
     return switch (target.cpu.arch) {
         .x86, .x86_64 => host.cpu.arch.isX86(),

@@ -28,14 +28,18 @@ const implementation = switch (builtin.os.tag) {
         .aarch64 => @import("arch/aarch64.zig"),
         else => unsupported(),
     },
-    // macOS goes here: aarch64 to aarch64.zig and x86_64 to x86_64.zig (the same conventions),
-    // with its differences as comptime branches in those files, as aarch64.zig has for Windows.
+    // The same conventions as on Linux; the differences are comptime branches in those files.
+    .macos => switch (builtin.cpu.arch) {
+        .x86_64 => @import("arch/x86_64.zig"),
+        .aarch64 => @import("arch/aarch64.zig"),
+        else => unsupported(),
+    },
     else => unsupported(),
 };
 
 pub const supported = "x86_64-linux, x86-linux, aarch64-linux, arm-linux (and thumb), " ++
     "riscv64-linux, powerpc64le-linux, s390x-linux, loongarch64-linux, x86_64-windows, " ++
-    "x86-windows, aarch64-windows";
+    "x86-windows, aarch64-windows, x86_64-macos, aarch64-macos";
 
 fn unsupported() noreturn {
     @compileError("zgl: no stack switch for " ++ @tagName(builtin.cpu.arch) ++ "-" ++
