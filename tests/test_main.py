@@ -2,8 +2,10 @@
 import os
 import platform
 import re
+import runpy
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 
@@ -12,12 +14,17 @@ from greenlet import _greenlet
 
 from conftest import _subprocess_env
 
-# platform.machine() of the interpreter -> the architecture name in a Zig triple
-ZIG_ARCH = {
-    'x86_64': 'x86_64', 'amd64': 'x86_64', 'i686': 'x86', 'i386': 'x86', 'aarch64': 'aarch64',
-    'armv7l': 'arm', 'armv8l': 'arm', 'riscv64': 'riscv64', 'ppc64le': 'powerpc64le',
-    's390x': 's390x',
-}
+# targets.py, the table of targets: the interpreter's row is the one whose platform its
+# extension suffix names (.cpython-313-s390x-linux-gnu.so)
+TABLE = runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'targets.py'))
+
+
+def zig_arch_of_this_interpreter():
+    plat = sysconfig.get_config_var('EXT_SUFFIX').split('-', 2)[2].rsplit('.', 1)[0]
+    for t in TABLE['TARGETS']:
+        if plat in (TABLE['ext_platform'](t), TABLE['ext_platform'](t, musl=True)):
+            return t.zig_arch
+    pytest.fail('no row of targets.py for the platform %s' % plat)
 
 
 def run_main(*args, prelude=None, timeout=120):
@@ -52,7 +59,7 @@ def test_build_info_names_this_build():
     items = build_items()
     assert sorted(items) == ['cpu', 'optimize', 'target', 'zig']
     arch, os_name, abi = items['target'].split('-', 2)
-    assert arch == ZIG_ARCH[platform.machine().lower()]
+    assert arch == zig_arch_of_this_interpreter()
     assert os_name == 'linux'
     # a glibc build names the glibc its symbols come from (a musl build just says musl)
     assert re.fullmatch(r'(gnu(eabihf)?\.2\.\d+|musl(eabihf)?)', abi), abi
