@@ -24,7 +24,7 @@ const implementation = switch (builtin.os.tag) {
     },
     .windows => switch (builtin.cpu.arch) {
         .x86_64 => @import("arch/x86_64_windows.zig"),
-        .x86 => @import("arch/x86_windows.zig"),
+        .x86 => @import("arch/x86.zig"),
         .aarch64 => @import("arch/aarch64.zig"),
         else => unsupported(),
     },

@@ -1,36 +1,64 @@
-//! Target: x86 (i686), System V i386. Reference: System V i386 psABI 1.1, "Function Calling
-//! Sequence": the register usage table and "The Stack Frame" (16-byte alignment at a call).
+//! Target: x86 (i686): System V i386 on Linux, cdecl on Windows. Reference: System V i386 psABI
+//! 1.1, "Function Calling Sequence": the register usage table and "The Stack Frame" (16-byte
+//! alignment at a call); Microsoft, "Argument passing and naming conventions" and "__cdecl"
+//! (the same register usage, 4-byte alignment), and "Thread Information Block" /
+//! NT_TIB.ExceptionList for the SEH chain.
 //! Saved: ebx, esi, edi, ebp; no vector registers; the x87 control word, and MXCSR when the
-//! target CPU has SSE (a CPU without SSE, such as plain i686, has no MXCSR).
+//! target CPU has SSE (a CPU without SSE, such as plain i686, has no MXCSR); on Windows, the
+//! head of the SEH registration chain at fs:[0].
 //! Not saved, and why: eax, ecx, edx, the x87 stack (empty at calls) and xmm0-7 are
-//! caller-saved; the gs base is the thread pointer, shared by every stack of the thread.
-//! Stack alignment: 16 bytes at every call out (esp+4 is 16-aligned at entry; 4 pushes and a
-//! 12-byte control area realign it; each call pushes 16 bytes of arguments).
+//! caller-saved; the gs base (Linux) is the thread pointer and the fs base (Windows) the
+//! thread's TEB, shared by every stack of the thread, and so are the TEB's stack limits, which
+//! stay right: every stack lies inside the thread's stack.
+//! SEH chain (Windows): exception dispatch on x86 walks a list of registration records that
+//! functions with handlers link into their own frames, from the head at fs:[0]. Each stack has
+//! its own list, so the switch keeps the head in its frame like a register. This is all the
+//! switch does; the rest belongs to whoever starts a stack. A new stack begins with the head
+//! of the stack that started it, whose records lie in the starter's frames, and those frames
+//! may later be copied away and overwritten while the new stack still links to them. Upstream
+//! greenlet handles it when a greenlet starts: the record its first function links in is
+//! pointed past the starter's records, at a record near the outer end of the thread's chain
+//! (noted when the thread's main greenlet was made), which lies beyond every stack and stays
+//! put. Starting code for Windows must do the same.
+//! Unwind data: Linux gets DWARF CFI from nothing here (the glue ends walks at g_start);
+//! Windows x86 has no unwind tables: exceptions follow the SEH chain above, and debuggers
+//! follow ebp, which the switch leaves pointing at its caller's frame.
+//! Stack alignment: 16 bytes at every call out on Linux (esp+4 is 16-aligned at entry; 4
+//! pushes and a 12-byte control area realign it; each call pushes 16 bytes of arguments), 4 on
+//! Windows, all its conventions promise (the same frame and calls keep it).
 //! Red zone: none; nothing is live below esp when esp is handed to save.
 //! Calls out: save(thread, esp) and restore(thread, esp), cdecl: arguments on the stack below
 //! the handed esp, popped by the caller; thread kept in ebx.
-//! Frame (offset: contents): 0: MXCSR, 4: x87 control word, 8: unused, 12: edi, 16: esi,
-//! 20: ebx, 24: ebp, 28: return address.
+//! Frame (offset: contents): 0: MXCSR, 4: x87 control word, 8: the SEH chain head (Windows;
+//! unused on Linux), 12: edi, 16: esi, 20: ebx, 24: ebp, 28: return address.
 
 const builtin = @import("builtin");
 const transfer = @import("../switch.zig");
 
-pub const name = "x86 System V i386 (naked)";
+/// Windows keeps a chain of exception handler records per stack, from fs:[0].
+const windows = builtin.os.tag == .windows;
+
+pub const name = if (windows) "x86 Windows cdecl (naked)" else "x86 System V i386 (naked)";
 pub const frame_size_bytes = 7 * 4 + 4;
-pub const stack_align_bytes = 16;
+pub const stack_align_bytes = if (windows) 4 else 16;
 pub const red_zone_bytes = 0;
 pub const near_offset_bytes = 0;
 
 /// MXCSR exists only on CPUs with SSE; the switch saves it whenever the target has it.
 const saves_mxcsr = builtin.cpu.has(.x86, .sse);
 
-pub fn switchStack() callconv(.naked) void {
+pub noinline fn switchStack() callconv(.naked) void {
     asm volatile (
         \\ pushl %%ebp
         \\ pushl %%ebx
         \\ pushl %%esi
         \\ pushl %%edi
+        \\ .if %[windows:c]
+        \\ pushl %%fs:0
+        \\ subl $8, %%esp
+        \\ .else
         \\ subl $12, %%esp
+        \\ .endif
         \\ .if %[sse:c]
         \\ stmxcsr 0(%%esp)
         \\ .endif
@@ -51,12 +79,18 @@ pub fn switchStack() callconv(.naked) void {
         \\ pushl %%ebx
         \\ calll %[restore:P]
         \\ addl $16, %%esp
-        // The stack is restored: reload the target's registers and return its status in eax.
+        // The stack is restored: reload the target's registers (and SEH chain head), and return
+        // its status in eax.
         \\ .if %[sse:c]
         \\ ldmxcsr 0(%%esp)
         \\ .endif
         \\ fldcw 4(%%esp)
+        \\ .if %[windows:c]
+        \\ addl $8, %%esp
+        \\ popl %%fs:0
+        \\ .else
         \\ addl $12, %%esp
+        \\ .endif
         \\ popl %%edi
         \\ popl %%esi
         \\ popl %%ebx
@@ -66,5 +100,6 @@ pub fn switchStack() callconv(.naked) void {
         : [save] "X" (&transfer.switchStackSave),
           [restore] "X" (&transfer.switchStackRestore),
           [sse] "i" (@intFromBool(saves_mxcsr)),
+          [windows] "i" (@intFromBool(windows)),
     );
 }
