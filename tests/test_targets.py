@@ -32,6 +32,12 @@ def test_pyproject_build_requirements_are_the_pins():
     assert sorted(requires) == sorted([table.ZIGLANG, table.SETUPTOOLS])
 
 
+def test_build_zig_zon_wants_the_pinned_zig():
+    # Zig's own manifest must stay static: its minimum is the pin's lower bound
+    minimum = re.search(r'\.minimum_zig_version = "([^"]+)"', read("build.zig.zon")).group(1)
+    assert re.search(r">=\s*([\d.]+)", table.ZIGLANG).group(1) == minimum
+
+
 def test_cibuildwheel_builds_the_pythons_of_the_table():
     pyproject = read("pyproject.toml")
     assert toml_list(pyproject, "build", "tool.cibuildwheel") == [
