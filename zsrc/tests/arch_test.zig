@@ -933,3 +933,41 @@ test "callee-saved registers and control state survive a switch to a clobbering 
     other.stack.freeCopy(&zgl.alloc.testing_allocator);
     world.main.stack.freeCopy(&zgl.alloc.testing_allocator);
 }
+
+fn readExceptionChainBody(green: *Green) void {
+    const seen: *u32 = @ptrCast(@alignCast(green.context.?));
+    seen.* = asm volatile ("movl %%fs:0, %[head]"
+        : [head] "=r" (-> u32),
+    );
+}
+
+test "a new stack's SEH chain starts at the thread's outermost record, not in its starter's frames" {
+    if (!has_seh_chain) return error.SkipZigTest; // only Windows x86 has a chain at fs:[0]
+    var world: World = undefined;
+    world.init(&zgl.alloc.testing_allocator);
+    const outer = world.thread.outer_exception_record;
+    try std.testing.expect(outer != 0);
+    try std.testing.expectEqual(outer, zgl.arch.outerExceptionRecord());
+    // the starter links a record of its own frame in front, as a function with a handler does
+    var record: SehRecord = .{
+        .previous = asm volatile ("movl %%fs:0, %[head]"
+            : [head] "=r" (-> u32),
+        ),
+        .handler = @intFromPtr(&sehContinueSearch),
+    };
+    zgl.arch.setExceptionChain(@intFromPtr(&record));
+    var seen: u32 = 0;
+    var other = world.green(1, readExceptionChainBody);
+    other.context = &seen;
+    try world.switchTo(&other);
+    const head_after = asm volatile ("movl %%fs:0, %[head]"
+        : [head] "=r" (-> u32),
+    );
+    zgl.arch.setExceptionChain(record.previous);
+    try std.testing.expect(other.dead());
+    try std.testing.expectEqual(outer, seen);
+    // back on the starter, its own chain is in place again
+    try std.testing.expectEqual(@as(u32, @intFromPtr(&record)), head_after);
+    other.stack.freeCopy(&zgl.alloc.testing_allocator);
+    world.main.stack.freeCopy(&zgl.alloc.testing_allocator);
+}
