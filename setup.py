@@ -1,10 +1,11 @@
 """Builds the _greenlet extension with Zig (``python -m ziglang build``); no C compiler needed.
 
 build.zig compiles; this file chooses the target and names the results. Settings (environment):
-GREENLET_ZIG_TARGET  a Zig target, <arch>-linux-<abi>.<glibc> or <arch>-linux-musl: cross-build
-                     for it, with the extension suffix and the manylinux/musllinux wheel tag of
-                     that platform (the CPython version is the one running this build). Default:
-                     the row of targets.py for this interpreter's platform, at its libc floor
+GREENLET_ZIG_TARGET  a Zig target, <arch>-linux-<abi>.<glibc>, <arch>-linux-musl or
+                     <arch>-windows[-gnu]: cross-build for it, with the extension suffix and the
+                     wheel tag of that platform (manylinux, musllinux, win_amd64, win32,
+                     win_arm64; the CPython version is the one running this build). Default: the
+                     row of targets.py for this interpreter's platform, at its libc floor
 GREENLET_ZIG_CPU     a Zig CPU model (default: the architecture's release baseline; e.g. native,
                      which also leaves the wheel tagged for this machine only)
 GREENLET_ZIG_OPTIMIZE  debug, safe, fast (default) or small
@@ -33,10 +34,14 @@ LINUX = [t for t in targets.TARGETS if t.os == "linux"]
 
 def native_triple():
     """The Zig target of the table's row for this interpreter's platform (the one its extension
-    suffix names: .cpython-312-x86_64-linux-gnu.so), at that row's libc floor; None elsewhere.
-    An explicit target also makes Zig use its own C library headers and stubs: no system C
-    compiler is asked where libc lives, and the module runs on any glibc since the floor."""
+    suffix names: .cpython-312-x86_64-linux-gnu.so, .cp312-win_amd64.pyd), at that row's libc
+    floor; None elsewhere. An explicit target also makes Zig use its own C library headers and
+    stubs: no system C compiler is asked where libc lives, and the module runs on any glibc
+    since the floor."""
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ""
+    if sys.platform == "win32":
+        plat = suffix.rsplit("-", 1)[-1].split(".")[0]
+        return next((targets.windows_zig_target(w) for w in targets.WINDOWS if w.wheel_arch == plat), None)
     if sys.platform != "linux" or suffix.count("-") < 2:
         return None
     plat = suffix.split("-", 2)[2].rsplit(".", 1)[0]
@@ -48,12 +53,17 @@ def native_triple():
 
 
 class CrossTarget:
-    """What a Zig target triple (``<arch>-linux-gnu.<glibc>`` or ``<arch>-linux-musl``)
-    means for the wheel: the extension suffix CPython looks for on that platform and the
-    wheel's platform tag. Only Linux targets of the table (targets.py) qualify."""
+    """What a Zig target triple (``<arch>-linux-gnu.<glibc>``, ``<arch>-linux-musl``,
+    ``<arch>-windows``) means for the wheel: the extension suffix CPython looks for on that
+    platform and the wheel's platform tag. Only targets of the table (targets.py) qualify."""
+
+    windows = None  # the targets.py row of a Windows target
 
     def __init__(self, triple):
         parts = triple.split("-")
+        if len(parts) >= 2 and parts[1] == "windows":
+            self._init_windows(triple, parts)
+            return
         zig_arches = {t.zig_arch: t for t in LINUX}
         if len(parts) != 3 or parts[0] not in zig_arches or parts[1] != "linux":
             raise SystemExit(
@@ -87,7 +97,31 @@ class CrossTarget:
             glibc = t.glibc
         self.platform_tag = targets.manylinux_tag(t, glibc)
 
+    def _init_windows(self, triple, parts):
+        try:
+            w = self.windows = targets.find_windows("%s-windows-gnu" % parts[0])
+        except KeyError:
+            w = None
+        if w is None or parts[2:] not in ([], ["gnu"]):
+            raise SystemExit(
+                "GREENLET_ZIG_TARGET=%r: expected <arch>-windows with arch one of %s"
+                % (triple, ", ".join(t.zig_arch for t in targets.WINDOWS))
+            )
+        python = "%d.%d" % sys.version_info[:2]
+        if python not in w.pythons:
+            raise SystemExit("%s: no CPython %s for %s (targets.py)" % (triple, python, w.title))
+        if sysconfig.get_config_var("Py_GIL_DISABLED"):
+            raise SystemExit("%s: free-threaded CPython is not built for Windows" % triple)
+        self.triple = targets.windows_zig_target(w)
+        self.cpu = w.cpu
+        self.platform_tag = w.wheel_arch
+
+    def python_dll(self):
+        return "python%d%d.dll" % sys.version_info[:2]
+
     def ext_suffix(self):
+        if self.windows:
+            return targets.windows_ext_suffix(self.windows, "%d.%d" % sys.version_info[:2])
         # The interpreter's own suffix with its platform part replaced, e.g.
         # .cpython-313t-x86_64-linux-gnu.so -> .cpython-313t-aarch64-linux-gnu.so
         soabi = sysconfig.get_config_var("SOABI") or ""
@@ -122,6 +156,8 @@ class ZigBuildExt(build_ext):
             ]
             if target:
                 command.append("-Dtarget=" + target.triple)
+            if target and target.windows:
+                command.append("-Dpython-dll=" + target.python_dll())
             # The architecture's release baseline unless asked otherwise: a build must run on
             # any machine of its architecture, not only on the one that built it.
             cpu = target.cpu if target else "baseline"

@@ -13,8 +13,10 @@ entry in PYTHONS (plus DEBIAN_SUITES when Debian serves it to the emulated targe
     python3 targets.py shell      bash assignments for the scripts (see shell_lines)
     python3 targets.py readme     the README's targets x Pythons table (--write: put it there)
     python3 targets.py wheels     the file names (version *) of every wheel of build-wheels --musl
-    python3 targets.py cibuildwheel-ids   the builds cibuildwheel must list for the table's archs
-    python3 targets.py github-archs       the wheel architectures as JSON (the workflow's matrix)
+    python3 targets.py cibuildwheel-ids [linux|windows]    the builds cibuildwheel must list for
+                                          the table's archs (cibuildwheel-archs: its --archs)
+    python3 targets.py github-archs       the Linux wheel architectures as JSON (a workflow matrix)
+    python3 targets.py github-windows     the Windows cibuildwheel archs and runners as JSON
     python3 targets.py list       one line per target
 """
 
@@ -152,6 +154,55 @@ TARGETS = (
            qemu_from="debian-unstable", cibuildwheel=False),
 )
 
+# Windows: DLLs linked against the Universal C Runtime (Zig's *-windows-gnu targets), built here
+# with the interpreter's headers plus src/greenlet/_target.h's Windows facts, importing from
+# python3X.dll through an import library made at build time (build.zig).
+WindowsTarget = namedtuple(
+    "WindowsTarget",
+    [
+        "name",  # our name for it (build-wheels --windows, the core-test runs)
+        "title",  # how the README names it
+        "wheel_arch",  # the wheel's platform tag
+        "zig_arch",  # Zig's architecture name
+        "cpu",  # the Zig CPU model of release builds
+        "switch",  # zsrc/arch/<switch>.zig
+        "pythons",  # the CPython versions with wheels
+        "wine",  # the wine that runs its core tests here ("" = compiled and linked only)
+        "cibuildwheel",  # cibuildwheel's CIBW_ARCHS_WINDOWS name
+        "runner",  # the GitHub Actions image that runs its wheels
+    ],
+)
+# Python.org builds x86 CPython for SSE2 (pentium4); Windows on Arm needs ARMv8.0. Windows arm64
+# CPython 3.10 exists as NuGet's pythonarm64 package (cibuildwheel builds with it), python.org's
+# installers from 3.11 on. wine runs x86 and x86_64 code here, never arm64.
+WINDOWS = (
+    WindowsTarget("x86_64-windows", "Windows x64", "win_amd64", "x86_64", "x86_64",
+                  "x86_64_windows", tuple(PYTHONS), "wine64", "AMD64", "windows-latest"),
+    WindowsTarget("x86-windows", "Windows x86", "win32", "x86", "pentium4", "x86",
+                  tuple(PYTHONS), "wine32", "x86", "windows-latest"),
+    WindowsTarget("aarch64-windows", "Windows arm64", "win_arm64", "aarch64", "generic",
+                  "aarch64", tuple(PYTHONS), "", "ARM64",
+                  "windows-11-arm"),
+)
+
+
+def windows_zig_target(w):
+    return "%s-windows-gnu" % w.zig_arch
+
+
+def windows_ext_suffix(w, python):
+    """The extension suffix of CPython X.Y on the target: .cp313-win_amd64.pyd."""
+    return ".cp%s-%s.pyd" % (python.replace(".", ""), w.wheel_arch)
+
+
+def find_windows(word):
+    """The Windows target that ``word`` names: our name, the wheel's tag or Zig's triple."""
+    for w in WINDOWS:
+        if word in (w.name, w.wheel_arch, windows_zig_target(w)):
+            return w
+    raise KeyError(word)
+
+
 # manylinux2014 is the legacy alias of manylinux_2_17 for these architectures.
 _MANYLINUX2014 = ("x86_64", "i686", "aarch64", "armv7l", "ppc64le", "s390x")
 
@@ -197,8 +248,12 @@ def python_tags():
     return ["cp" + v.replace(".", "") for v in PYTHONS]
 
 
-def cibuildwheel_identifiers():
-    """The build identifiers cibuildwheel must print for --platform linux and the table's archs."""
+def cibuildwheel_identifiers(platform="linux"):
+    """The build identifiers cibuildwheel must print for --platform PLATFORM and the table's
+    archs (cibuildwheel_archs)."""
+    if platform == "windows":
+        return sorted("cp%s-%s" % (v.replace(".", ""), w.wheel_arch)
+                      for w in WINDOWS for v in w.pythons)
     ids = []
     for tag in python_tags():
         for t in (t for t in TARGETS if t.cibuildwheel):
@@ -208,14 +263,23 @@ def cibuildwheel_identifiers():
     return sorted(ids)
 
 
+def cibuildwheel_archs(platform="linux"):
+    """cibuildwheel's --archs value for the platform: the architectures of the table's rows."""
+    if platform == "windows":
+        return ",".join(w.cibuildwheel for w in WINDOWS)
+    return ",".join(t.wheel_arch for t in TARGETS if t.cibuildwheel)
+
+
 def wheel_names(version="*"):
     """The file-name patterns of every wheel .github/build-wheels --musl makes."""
     names = []
-    for tag in python_tags():
+    for v, tag in zip(PYTHONS, python_tags()):
+        plats = []
         for t in TARGETS:
-            plats = [manylinux_tag(t)] + ([musllinux_tag(t)] if t.musl else [])
-            for plat in plats:
-                names.append("greenlet-%s-%s-%s-%s.whl" % (version, tag, tag, plat))
+            plats += [manylinux_tag(t)] + ([musllinux_tag(t)] if t.musl else [])
+        plats += [w.wheel_arch for w in WINDOWS if v in w.pythons]
+        for plat in plats:
+            names.append("greenlet-%s-%s-%s-%s.whl" % (version, tag, tag, plat))
     return names
 
 
@@ -313,6 +377,20 @@ def shell_lines():
         lines.append(
             "declare -A %s=(%s)" % (var, " ".join("[%s]=%s" % (t.name, _sh(get(t))) for t in TARGETS))
         )
+    lines.append("WINDOWS_TARGETS=(%s)" % " ".join(w.name for w in WINDOWS))
+    windows_fields = {
+        "WIN_ZT": windows_zig_target,
+        "WIN_ZCPU": lambda w: w.cpu,
+        "WIN_WHEEL": lambda w: w.wheel_arch,
+        "WIN_PYTHONS": lambda w: " ".join(w.pythons),
+        "WIN_WINE": lambda w: w.wine,
+    }
+    for var, get in windows_fields.items():
+        lines.append(
+            "declare -A %s=(%s)" % (var, " ".join("[%s]=%s" % (w.name, _sh(get(w))) for w in WINDOWS))
+        )
+    lines.append("declare -A WIN_ALIAS=(%s)" % " ".join(
+        "[%s]=%s" % (word, w.name) for w in WINDOWS for word in (w.name, w.wheel_arch)))
     aliases = {}
     for t in TARGETS:
         for word in (t.name, t.wheel_arch, t.deb_arch, t.zig_arch):
@@ -332,15 +410,23 @@ def main(argv):
     elif what == "wheels":
         print("\n".join(wheel_names()))
     elif what == "cibuildwheel-ids":
-        print("\n".join(cibuildwheel_identifiers()))
+        print("\n".join(cibuildwheel_identifiers(*argv[2:3])))
+    elif what == "cibuildwheel-archs":
+        print(cibuildwheel_archs(*argv[2:3]))
     elif what == "github-archs":
         print(json.dumps([t.wheel_arch for t in TARGETS if t.os == "linux" and t.cibuildwheel]))
+    elif what == "github-windows":
+        print(json.dumps([{"arch": w.cibuildwheel, "runner": w.runner} for w in WINDOWS]))
     elif what == "list":
         for t in TARGETS:
             print("%-8s %-28s %-38s cpu=%s musl=%s" % (
                 t.name, zig_target(t), manylinux_tag(t), t.cpu, t.musl or "-"))
+        for w in WINDOWS:
+            print("%-8s %-28s %-38s cpu=%s pythons=%s" % (
+                w.name, windows_zig_target(w), w.wheel_arch, w.cpu, ",".join(w.pythons)))
     else:
-        sys.exit("usage: python3 targets.py [shell|readme|wheels|cibuildwheel-ids|github-archs|list]")
+        sys.exit("usage: python3 targets.py [shell|readme|wheels|cibuildwheel-ids|cibuildwheel-archs"
+                 "|github-archs|github-windows|list]")
 
 
 if __name__ == "__main__":

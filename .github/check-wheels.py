@@ -1,10 +1,11 @@
 """Check built wheels: python check-wheels.py WHEEL... (run with auditwheel installed).
 
-For each wheel: it holds exactly one extension module, whose file name carries the wheel's
+For each Linux wheel: it holds exactly one extension module, whose file name carries the wheel's
 CPython tag and the platform of its tag; `auditwheel show` finds the library consistent with a
 policy at least as old as the one the wheel's name claims (same architecture); and the library
-needs no external shared library beyond that policy's list. Prints a table; exits 1 on any
-failure.
+needs no external shared library beyond that policy's list. For each Windows wheel: the checks
+of pe.py (the DLL's machine, file name, exports, and imports from KERNEL32, the UCRT and the
+tag's python3X.dll only). Prints a table; exits 1 on any failure.
 """
 
 import concurrent.futures
@@ -17,8 +18,10 @@ import sys
 import types
 import zipfile
 
-targets = types.SimpleNamespace(
-    **runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "targets.py")))
+HERE = os.path.dirname(os.path.abspath(__file__))
+targets = types.SimpleNamespace(**runpy.run_path(os.path.join(HERE, "..", "targets.py")))
+pe = types.SimpleNamespace(**runpy.run_path(os.path.join(HERE, "pe.py")))
+WINDOWS_PLATFORMS = {w.wheel_arch for w in targets.WINDOWS}
 # wheel architecture -> the table's row (targets.py)
 BY_WHEEL_ARCH = {t.wheel_arch: t for t in targets.TARGETS if t.os == "linux"}
 TAG = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)_(\w+)$")
@@ -35,6 +38,8 @@ def check(path):
     name = path.rsplit("/", 1)[-1]
     problems = []
     _, _, pytag, abitag, plats = name[: -len(".whl")].split("-")
+    if plats in WINDOWS_PLATFORMS:
+        return name, "pe.py: machine, exports, imports", pe.wheel_problems(path)
     claimed = plats.split(".")[0]
     family, version, arch = parse_tag(claimed)
     if family == "manylinux" and arch in BY_WHEEL_ARCH:
@@ -69,7 +74,7 @@ def check(path):
             problems.append("auditwheel policy %s is not within %s" % (found, claimed))
     if report["external_libs"]:
         problems.append("external libraries: %s" % sorted(report["external_libs"]))
-    return name, found, problems
+    return name, "auditwheel: " + found, problems
 
 
 def main(paths):
@@ -78,7 +83,7 @@ def main(paths):
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         results = list(pool.map(check, paths))
     for name, found, problems in results:
-        print("%-4s %-84s auditwheel: %s" % ("ok" if not problems else "FAIL", name, found))
+        print("%-4s %-84s %s" % ("ok" if not problems else "FAIL", name, found))
         for p in problems:
             print("       " + p)
         failed += bool(problems)

@@ -56,10 +56,15 @@ def test_workflows_use_the_pythons_and_cibuildwheel_of_the_table():
         assert lists, "no list of Pythons"
         for block in lists:
             assert block.split() == list(table.PYTHONS)
-    assert re.findall(r"pypa/cibuildwheel@v([\d.]+)", wheels) == [table.CIBUILDWHEEL]
-    # the matrix of architectures comes from the table when the workflow runs
+    # the Linux and the Windows jobs
+    assert re.findall(r"pypa/cibuildwheel@v([\d.]+)", wheels) == [table.CIBUILDWHEEL] * 2
+    # the matrices of architectures (and Windows runners) come from the table when it runs
     assert "python3 targets.py github-archs" in wheels
     assert "fromJSON(needs.targets.outputs.archs)" in wheels
+    assert "python3 targets.py github-windows" in wheels
+    assert "fromJSON(needs.targets.outputs.windows)" in wheels
+    assert "CIBW_ARCHS_WINDOWS: ${{ matrix.arch }}" in wheels
+    assert "runs-on: ${{ matrix.runner }}" in wheels
 
 
 def test_readme_table_is_the_tables():
@@ -80,6 +85,21 @@ def test_every_switch_file_exists_and_arch_zig_selects_it():
         assert block, "zsrc/arch.zig has no branch for %s" % t.os
         selected = dict(re.findall(r"\.(\w+)(?:, \.\w+)? => @import\(\"arch/(\w+)\.zig\"\)", block.group(1)))
         assert selected.get(t.zig_arch) == t.switch, (t.name, selected)
+    block = re.search(r"\.windows => switch \(builtin\.cpu\.arch\) \{(.*?)\n    \},", arch_zig, re.S)
+    selected = dict(re.findall(r"\.(\w+) => @import\(\"arch/(\w+)\.zig\"\)", block.group(1)))
+    assert selected == {w.zig_arch: w.switch for w in table.WINDOWS}
+
+
+def test_windows_rows():
+    assert len({w.name for w in table.WINDOWS}) == len(table.WINDOWS)
+    for w in table.WINDOWS:
+        assert set(w.pythons) <= set(table.PYTHONS)
+        assert w.wine in ("wine64", "wine32", "")
+        assert table.find_windows(w.wheel_arch) is w
+        assert table.windows_ext_suffix(w, "3.13") == ".cp313-%s.pyd" % w.wheel_arch
+    # cibuildwheel's names for the rows, and its build identifiers
+    assert table.cibuildwheel_archs("windows").split(",") == [w.cibuildwheel for w in table.WINDOWS]
+    assert len(table.cibuildwheel_identifiers("windows")) == sum(len(w.pythons) for w in table.WINDOWS)
 
 
 SCRIPTS = [
@@ -88,6 +108,7 @@ SCRIPTS = [
     ".github/check-wheels.py",
     "tests/run",
     "tests/zig-cross",
+    ".github/share-ziglang",
     "tests/cross/targets.sh",
     "tests/cross/matrix.sh",
     "tests/cross/sysroot",
@@ -99,6 +120,11 @@ SCRIPTS = [
     "tests/ubsan",
     "bench/compare",
 ]
+
+
+def windows_facts():
+    """The Windows rows' Zig targets: only the table (and build.zig's own switch) name them."""
+    return {table.windows_zig_target(w) for w in table.WINDOWS}
 
 
 def facts_of(t):
@@ -117,6 +143,7 @@ def facts_of(t):
 def test_scripts_read_the_table_instead_of_holding_it(path):
     text = read(path)
     held = sorted(f for t in table.TARGETS for f in facts_of(t) if f in text)
+    held += sorted(f for f in windows_facts() if f in text)
     assert not held, "%s spells out facts of targets.py: %s" % (path, held)
     assert not re.search(r"ziglang[=<>]=", text), "%s pins ziglang itself" % path
     assert not re.search(r"\(3\.10 3\.11 3\.12 3\.13|\"3\.10\", \"3\.11\"", text), (
@@ -148,7 +175,12 @@ def test_table_is_consistent():
 def test_wheel_names_follow_the_tags():
     names = table.wheel_names("1.0")
     musl = sum(1 for t in table.TARGETS if t.musl)
-    assert len(names) == len(table.PYTHONS) * (len(table.TARGETS) + musl)
+    windows = sum(len(w.pythons) for w in table.WINDOWS)
+    assert len(names) == len(table.PYTHONS) * (len(table.TARGETS) + musl) + windows
+    for w in table.WINDOWS:
+        for v in w.pythons:
+            tag = "cp" + v.replace(".", "")
+            assert "greenlet-1.0-%s-%s-%s.whl" % (tag, tag, w.wheel_arch) in names
     for t in table.TARGETS:
         # the floor's tag, with the legacy alias where it has one
         tag = table.manylinux_tag(t)
