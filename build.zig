@@ -58,7 +58,7 @@ pub fn build(b: *std.Build) void {
         b.getInstallStep().dependOn(&install.step);
     }
 
-    addCapiTest(b, target, optimize, python_include, python_platinclude, ext_suffix);
+    addCapiTest(b, target, optimize, python_include, python_platinclude, python_dll, ext_suffix);
     addBench(b, target, optimize);
 
     const header = b.addTranslateC(.{
@@ -243,6 +243,7 @@ fn addCapiTest(
     optimize: std.builtin.Optimize,
     python_include: ?[]const u8,
     python_platinclude: ?[]const u8,
+    python_dll: ?[]const u8,
     ext_suffix: []const u8,
 ) void {
     const greenlet_include = b.option(
@@ -265,8 +266,23 @@ fn addCapiTest(
         .file = b.path("tests/c_api/_capi_test.c"),
         .flags = &.{ "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-missing-field-initializers" },
     });
-    const extension = b.addLibrary(.{ .name = "_capi_test", .linkage = .dynamic, .root_module = module });
-    extension.linker_allow_shlib_undefined = true;
+    const extension = if (target.result.os.tag == .windows) blk: {
+        // a DLL importing from python3X.dll, as the extension itself (windowsExtension)
+        const dll = python_dll orelse {
+            step.dependOn(&b.addFail("capi-test for Windows needs -Dpython-dll=<python3X.dll>").step);
+            return;
+        };
+        const object = b.addObject(.{ .name = "_capi_test_obj", .root_module = module });
+        const library_module = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true });
+        library_module.addObjectFile(object.getEmittedBin());
+        library_module.addObjectFile(pythonImportLibrary(b, dll, target, &.{object.getEmittedBin()}));
+        const library = b.addLibrary(.{ .name = "_capi_test", .linkage = .dynamic, .root_module = library_module });
+        break :blk library;
+    } else blk: {
+        const library = b.addLibrary(.{ .name = "_capi_test", .linkage = .dynamic, .root_module = module });
+        library.linker_allow_shlib_undefined = true;
+        break :blk library;
+    };
     const install = b.addInstallFileWithDir(extension.getEmittedBin(), .lib, b.fmt("_capi_test{s}", .{ext_suffix}));
     step.dependOn(&install.step);
 }

