@@ -17,6 +17,7 @@ entry in PYTHONS (plus DEBIAN_SUITES when Debian serves it to the emulated targe
                                           the table's archs (cibuildwheel-archs: its --archs)
     python3 targets.py github-archs       the Linux wheel architectures as JSON (a workflow matrix)
     python3 targets.py github-windows     the Windows cibuildwheel archs and runners as JSON
+    python3 targets.py github-macos       the macOS test jobs (runner, CPython) as JSON
     python3 targets.py list       one line per target
 """
 
@@ -208,6 +209,61 @@ def find_windows(word):
     raise KeyError(word)
 
 
+# macOS: Mach-O images linked by Zig with libSystem only; the interpreter's symbols bind at load
+# time through the flat namespace (no libpython). Nothing here runs them: the release workflow
+# tests the wheels on GitHub's macOS runners. minos: the default MACOSX_DEPLOYMENT_TARGET and the
+# tag's version (arm64 Macs start at 11.0; python.org's x86_64 CPython 3.10-3.12 at 10.9).
+MacTarget = namedtuple(
+    "MacTarget",
+    [
+        "name",  # our name for it (build-wheels --arch, GREENLET_ZIG_TARGET)
+        "title",  # how the README names it
+        "wheel_arch",  # the architecture of the wheel's platform tag
+        "zig_archs",  # the Zig architectures of its images (two for universal2)
+        "cpu",  # the Zig CPU model of release builds ("" for universal2: each image's own)
+        "switch",  # zsrc/arch/<switch>.zig ("" for universal2)
+        "minos",  # the default deployment target, X.Y
+        "runner",  # the GitHub Actions image that runs its wheels ("" = none of its own)
+    ],
+)
+MACOS = (
+    MacTarget("arm64-macos", "macOS arm64", "arm64", ("aarch64",), "apple_m1", "aarch64",
+              "11.0", "macos-14"),
+    MacTarget("x86_64-macos", "macOS x86_64", "x86_64", ("x86_64",), "x86_64", "x86_64",
+              "10.9", "macos-13"),
+    # both images joined into one fat Mach-O (.github/macho.py); runs on both runners
+    MacTarget("universal2-macos", "macOS universal2", "universal2", ("aarch64", "x86_64"), "", "",
+              "11.0", ""),
+)
+
+
+# The CPython whose macOS runs also run upstream greenlet's test suite (the others run ours).
+MACOS_UPSTREAM_PYTHON = "3.13"
+
+
+# the thin macOS row of each Zig architecture
+TARGET_OF_ZIG_ARCH = {"aarch64": "arm64-macos", "x86_64": "x86_64-macos"}
+
+
+def find_macos(word):
+    """The macOS row that ``word`` names: our name or the wheel's architecture."""
+    for m in MACOS:
+        if word in (m.name, m.wheel_arch + "-macos"):
+            return m
+    raise KeyError(word)
+
+
+def macos_tag(m, minos=None):
+    """The wheel's platform tag for deployment target ``minos`` (default: the row's)."""
+    major, minor = (minos or m.minos).split(".")[:2]
+    return "macosx_%s_%s_%s" % (major, minor, m.wheel_arch)
+
+
+def macos_zig_target(zig_arch, minos):
+    """The Zig target of one image: the deployment target is its minimum OS version."""
+    return "%s-macos.%s" % (zig_arch, minos)
+
+
 # manylinux2014 is the legacy alias of manylinux_2_17 for these architectures.
 _MANYLINUX2014 = ("x86_64", "i686", "aarch64", "armv7l", "ppc64le", "s390x")
 
@@ -283,6 +339,7 @@ def wheel_names(version="*"):
         for t in TARGETS:
             plats += [manylinux_tag(t)] + ([musllinux_tag(t)] if t.musl else [])
         plats += [w.wheel_arch for w in WINDOWS if v in w.pythons]
+        plats += [macos_tag(m) for m in MACOS]
         for plat in plats:
             names.append("greenlet-%s-%s-%s-%s.whl" % (version, tag, tag, plat))
     return names
@@ -323,6 +380,9 @@ def readme_table():
                 cell = "wheel, runners"
             cells.append(cell)
         rows.append("| %s (`%s.zig`) | %s |" % (w.title, w.switch, " | ".join(cells)))
+    for m in MACOS:
+        switch = " + ".join("`%s.zig`" % find_macos(TARGET_OF_ZIG_ARCH[a]).switch for a in m.zig_archs)
+        rows.append("| %s (%s) | %s |" % (m.title, switch, " | ".join(["wheel, runners"] * len(PYTHONS))))
     return "\n".join(rows)
 
 
@@ -346,6 +406,12 @@ def docs_table():
         rows.append("| %s | `%s`%s | `%s` | %s | `zsrc/arch/%s.zig` | %s |" % (
             t.title, zig_target(t), ", `%s`" % zig_target(t, musl=True) if t.musl else "",
             t.cpu, tags, t.switch, ", ".join(t.debian_pythons)))
+    for m in MACOS:
+        thin = [find_macos(TARGET_OF_ZIG_ARCH[a]) for a in m.zig_archs]
+        rows.append("| %s | %s | %s | `%s` | %s | - |" % (
+            m.title, ", ".join("`%s`" % macos_zig_target(a, m.minos) for a in m.zig_archs),
+            ", ".join("`%s`" % t.cpu for t in thin), macos_tag(m),
+            ", ".join("`zsrc/arch/%s.zig`" % t.switch for t in thin)))
     for w in WINDOWS:
         rows.append("| %s | `%s` | `%s` | `%s` (%s) | `zsrc/arch/%s.zig` | - |" % (
             w.title, windows_zig_target(w), w.cpu, w.wheel_arch,
@@ -412,6 +478,11 @@ def shell_lines():
         lines.append(
             "declare -A %s=(%s)" % (var, " ".join("[%s]=%s" % (w.name, _sh(get(w))) for w in WINDOWS))
         )
+    lines.append("MACOS_TARGETS=(%s)" % " ".join(m.name for m in MACOS))
+    lines.append("declare -A MAC_TAG=(%s)" % " ".join(
+        "[%s]=%s" % (m.name, macos_tag(m)) for m in MACOS))
+    lines.append("declare -A MAC_ALIAS=(%s)" % " ".join(
+        "[%s]=%s" % (word, m.name) for m in MACOS for word in (m.name, m.wheel_arch + "-macos")))
     lines.append("declare -A WIN_ALIAS=(%s)" % " ".join(
         "[%s]=%s" % (word, w.name) for w in WINDOWS for word in (w.name, w.wheel_arch)))
     aliases = {}
@@ -438,6 +509,10 @@ def main(argv):
         print(cibuildwheel_archs(*argv[2:3]))
     elif what == "github-archs":
         print(json.dumps([t.wheel_arch for t in TARGETS if t.os == "linux" and t.cibuildwheel]))
+    elif what == "github-macos":
+        print(json.dumps([{"arch": m.wheel_arch, "runner": m.runner, "python": v,
+                           "upstream": v == MACOS_UPSTREAM_PYTHON}
+                          for m in MACOS if m.runner for v in PYTHONS]))
     elif what == "github-windows":
         print(json.dumps([{"arch": w.cibuildwheel, "runner": w.runner} for w in WINDOWS]))
     elif what == "list":
@@ -447,9 +522,12 @@ def main(argv):
         for w in WINDOWS:
             print("%-8s %-28s %-38s cpu=%s pythons=%s" % (
                 w.name, windows_zig_target(w), w.wheel_arch, w.cpu, ",".join(w.pythons)))
+        for m in MACOS:
+            print("%-8s %-28s %-38s cpu=%s" % (m.name, " + ".join(
+                macos_zig_target(a, m.minos) for a in m.zig_archs), macos_tag(m), m.cpu or "-"))
     else:
         sys.exit("usage: python3 targets.py [shell|readme|wheels|cibuildwheel-ids|cibuildwheel-archs"
-                 "|github-archs|github-windows|list]")
+                 "|github-archs|github-windows|github-macos|list]")
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ var = contextvars.ContextVar('leak_var')
 
 
 def rss_bytes():
-    if sys.platform == 'win32':  # the working set
+    if not sys.platform.startswith('linux'):  # the resident set / working set
         import psutil
         return psutil.Process().memory_info().rss
     with open('/proc/self/statm') as f:

@@ -21,6 +21,12 @@ TABLE = runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.absp
 
 def zig_arch_of_this_interpreter():
     suffix = sysconfig.get_config_var('EXT_SUFFIX')
+    if sys.platform == 'darwin':  # .cpython-313-darwin.so names no architecture
+        machine = platform.machine()
+        for m in TABLE['MACOS']:
+            if m.wheel_arch == machine:
+                return m.zig_archs[0]
+        pytest.fail('no macOS row of targets.py for the machine %s' % machine)
     if sys.platform == 'win32':
         plat = suffix.rsplit('-', 1)[1].split('.')[0]
         for w in TABLE['WINDOWS']:
@@ -70,6 +76,8 @@ def test_build_info_names_this_build():
     if sys.platform == 'win32':
         # MinGW's headers and the UCRT, the C runtime of CPython itself
         assert (os_name, abi) == ('windows', 'gnu')
+    elif sys.platform == 'darwin':
+        assert (os_name, abi) == ('macos', 'none')
     else:
         assert os_name == 'linux'
         # a glibc build names the glibc its symbols come from (a musl build just says musl)

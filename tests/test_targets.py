@@ -1,7 +1,10 @@
 """targets.py is the one table of targets, CPython versions and pins: the files that must stay
 static agree with it, and the scripts hold none of its facts themselves (they read it)."""
 
+import json
 import os
+import subprocess
+import sys
 import re
 import runpy
 import types
@@ -65,6 +68,11 @@ def test_workflows_use_the_pythons_and_cibuildwheel_of_the_table():
     assert "fromJSON(needs.targets.outputs.windows)" in wheels
     assert "CIBW_ARCHS_WINDOWS: ${{ matrix.arch }}" in wheels
     assert "runs-on: ${{ matrix.runner }}" in wheels
+    # macOS: the cross job's wheels, tested on the table's runners by .github/macos-test
+    assert "python3 targets.py github-macos" in wheels
+    assert "fromJSON(needs.targets.outputs.macos)" in wheels
+    assert "bash .github/macos-test wheelhouse ${{ matrix.arch }}" in wheels
+    assert "needs: [targets, cross]" in wheels
 
 
 def test_readme_table_is_the_tables():
@@ -88,6 +96,21 @@ def test_every_switch_file_exists_and_arch_zig_selects_it():
     block = re.search(r"\.windows => switch \(builtin\.cpu\.arch\) \{(.*?)\n    \},", arch_zig, re.S)
     selected = dict(re.findall(r"\.(\w+) => @import\(\"arch/(\w+)\.zig\"\)", block.group(1)))
     assert selected == {w.zig_arch: w.switch for w in table.WINDOWS}
+
+
+def test_macos_rows():
+    for m in table.MACOS:
+        assert table.find_macos(m.name) is m
+        assert table.macos_tag(m).startswith("macosx_%s_" % m.minos.replace(".", "_"))
+        for arch in m.zig_archs:
+            assert arch in ("aarch64", "x86_64")
+        # arm64 Macs start at macOS 11
+        assert "aarch64" not in m.zig_archs or tuple(map(int, m.minos.split("."))) >= (11, 0)
+    # every thin row has a runner, and universal2 runs on both
+    assert {m.wheel_arch for m in table.MACOS if m.runner} == {"arm64", "x86_64"}
+    jobs = json.loads(subprocess.check_output([sys.executable, os.path.join(REPO, "targets.py"), "github-macos"]))
+    assert len(jobs) == 2 * len(table.PYTHONS)
+    assert [j["python"] for j in jobs if j["upstream"]] == [table.MACOS_UPSTREAM_PYTHON] * 2
 
 
 def test_windows_rows():
@@ -177,7 +200,7 @@ def test_wheel_names_follow_the_tags():
     names = table.wheel_names("1.0")
     musl = sum(1 for t in table.TARGETS if t.musl)
     windows = sum(len(w.pythons) for w in table.WINDOWS)
-    assert len(names) == len(table.PYTHONS) * (len(table.TARGETS) + musl) + windows
+    assert len(names) == len(table.PYTHONS) * (len(table.TARGETS) + musl + len(table.MACOS)) + windows
     for w in table.WINDOWS:
         for v in w.pythons:
             tag = "cp" + v.replace(".", "")
