@@ -23,6 +23,11 @@ pub fn build(b: *std.Build) void {
         "ext-suffix",
         "File name suffix of CPython extension modules, e.g. .cpython-312-x86_64-linux-gnu.so.",
     ) orelse ".so";
+    const python_dll = b.option(
+        []const u8,
+        "python-dll",
+        "Windows: the DLL of the CPython the extension is built for, e.g. python313.dll.",
+    );
 
     const core = b.createModule(.{
         .root_source_file = b.path("zsrc/root.zig"),
@@ -34,7 +39,8 @@ pub fn build(b: *std.Build) void {
     });
     core.addIncludePath(b.path("zsrc"));
 
-    // The extension: the core plus the C glue, as one shared object with undefined Python symbols.
+    // The extension: the core plus the C glue, as one shared object with undefined Python symbols
+    // (a DLL importing them from python3X.dll on Windows).
     if (python_include) |include| {
         const extension_module = b.createModule(.{
             .root_source_file = b.path("zsrc/exports.zig"),
@@ -44,47 +50,15 @@ pub fn build(b: *std.Build) void {
             .pic = true,
             .stack_check = false,
         });
-        addGlue(b, extension_module, include, python_platinclude, optimize);
-        // The library links the C library for glibc targets, so that every libc symbol it uses
-        // carries the glibc version it needs (which manylinux tags are about). Against musl it
-        // leaves them undefined instead: the interpreter has already loaded musl, which binds
-        // them, and the library then does not name Zig's "libc.so" stub as a dependency, a name
-        // that musl systems do not install and that musllinux policies do not allow.
-        const musl = target.result.abi.isMusl();
-        const library_module = b.createModule(.{
-            .target = target,
-            .optimize = optimize,
-            .link_libc = !musl,
-            .pic = true,
-        });
-        const object = b.addObject(.{ .name = "_greenlet", .root_module = extension_module });
-        // Debug builds check for undefined behaviour; the object carries that runtime itself,
-        // so the library does not add Zig's default one (whose thread-local signal stack does
-        // not fit the static TLS block of a module loaded with dlopen).
-        object.bundle_ubsan_rt = optimize == .debug;
-        library_module.addObjectFile(object.getEmittedBin());
-        const extension = b.addLibrary(.{
-            .name = "_greenlet",
-            .linkage = .dynamic,
-            .root_module = library_module,
-        });
-        extension.linker_allow_shlib_undefined = true;
-        // memcpy and friends come from the C library, which is faster than Zig's generic ones
-        // for the stack copies; nothing else of compiler-rt is needed.
-        // Debug builds also need compiler-rt's 128-bit and long double helpers, and 32-bit Arm
-        // its __aeabi_read_tp (the thread pointer for the glue's thread-local state).
-        const arch = target.result.cpu.arch;
-        extension.bundle_compiler_rt = optimize == .debug or arch.isArm() or arch.isThumb();
-        extension.bundle_ubsan_rt = false;
-        const install = b.addInstallFileWithDir(
-            extension.getEmittedBin(),
-            .lib,
-            b.fmt("_greenlet{s}", .{ext_suffix}),
-        );
+        const file = if (target.result.os.tag == .windows)
+            windowsExtension(b, extension_module, include, python_dll, optimize)
+        else
+            posixExtension(b, extension_module, include, python_platinclude, optimize);
+        const install = b.addInstallFileWithDir(file, .lib, b.fmt("_greenlet{s}", .{ext_suffix}));
         b.getInstallStep().dependOn(&install.step);
     }
 
-    addCapiTest(b, target, optimize, python_include, python_platinclude, ext_suffix);
+    addCapiTest(b, target, optimize, python_include, python_platinclude, python_dll, ext_suffix);
     addBench(b, target, optimize);
 
     const header = b.addTranslateC(.{
@@ -117,6 +91,121 @@ fn testsCanRun(host: std.Target, target: std.Target) bool {
         .aarch64 => host.cpu.arch == .aarch64,
         else => false,
     };
+}
+
+/// The extension for ELF and Mach-O targets: a shared object whose Python symbols stay
+/// undefined, bound by the interpreter that loads it.
+fn posixExtension(
+    b: *std.Build,
+    extension_module: *std.Build.Module,
+    include: []const u8,
+    python_platinclude: ?[]const u8,
+    optimize: std.builtin.Optimize,
+) std.Build.LazyPath {
+    const target = extension_module.resolved_target.?;
+    addGlue(b, extension_module, include, python_platinclude, optimize);
+    // The library links the C library for glibc targets, so that every libc symbol it uses
+    // carries the glibc version it needs (which manylinux tags are about). Against musl it
+    // leaves them undefined instead: the interpreter has already loaded musl, which binds
+    // them, and the library then does not name Zig's "libc.so" stub as a dependency, a name
+    // that musl systems do not install and that musllinux policies do not allow.
+    const musl = target.result.abi.isMusl();
+    const library_module = b.createModule(.{
+        .target = target,
+        .optimize = optimize,
+        .link_libc = !musl,
+        .pic = true,
+    });
+    const object = b.addObject(.{ .name = "_greenlet", .root_module = extension_module });
+    // Debug builds check for undefined behaviour; the object carries that runtime itself,
+    // so the library does not add Zig's default one (whose thread-local signal stack does
+    // not fit the static TLS block of a module loaded with dlopen).
+    object.bundle_ubsan_rt = optimize == .debug;
+    library_module.addObjectFile(object.getEmittedBin());
+    const extension = b.addLibrary(.{
+        .name = "_greenlet",
+        .linkage = .dynamic,
+        .root_module = library_module,
+    });
+    extension.linker_allow_shlib_undefined = true;
+    // memcpy and friends come from the C library, which is faster than Zig's generic ones
+    // for the stack copies; nothing else of compiler-rt is needed.
+    // Debug builds also need compiler-rt's 128-bit and long double helpers, and 32-bit Arm
+    // its __aeabi_read_tp (the thread pointer for the glue's thread-local state).
+    const arch = target.result.cpu.arch;
+    extension.bundle_compiler_rt = optimize == .debug or arch.isArm() or arch.isThumb();
+    extension.bundle_ubsan_rt = false;
+    return extension.getEmittedBin();
+}
+
+/// The extension for Windows: a DLL (.pyd) linked straight from the core's module, with the C
+/// glue as an object and an import library for python3X.dll (-Dpython-dll) that `zig dlltool`
+/// makes from the .def of exactly the symbols the glue imports (zsrc/tools/imports_def.zig).
+/// No pyconfig.h is read: src/greenlet/_target.h holds the Windows facts.
+fn windowsExtension(
+    b: *std.Build,
+    extension_module: *std.Build.Module,
+    include: []const u8,
+    python_dll_option: ?[]const u8,
+    optimize: std.builtin.Optimize,
+) std.Build.LazyPath {
+    const target = extension_module.resolved_target.?;
+    const python_dll = python_dll_option orelse {
+        const fail = b.addFail("a Windows extension needs -Dpython-dll=<python3X.dll>");
+        b.getInstallStep().dependOn(&fail.step);
+        return b.path("build.zig");
+    };
+    const glue_module = b.createModule(.{
+        .target = target,
+        .optimize = optimize,
+        .link_libc = true,
+        .stack_check = false,
+    });
+    addGlue(b, glue_module, include, null, optimize);
+    const glue = b.addObject(.{ .name = "_greenlet_glue", .root_module = glue_module });
+    const implib = pythonImportLibrary(b, python_dll, target, &.{glue.getEmittedBin()});
+    extension_module.addObjectFile(glue.getEmittedBin());
+    extension_module.addObjectFile(implib);
+    const extension = b.addLibrary(.{
+        .name = "_greenlet",
+        .linkage = .dynamic,
+        .root_module = extension_module,
+    });
+    // compiler-rt's stack probe (___chkstk_ms), which Windows needs for frames over a page
+    extension.bundle_compiler_rt = true;
+    extension.bundle_ubsan_rt = optimize == .debug;
+    return extension.getEmittedBin();
+}
+
+/// The import library of `dll` for the symbols that `objects` import from it.
+fn pythonImportLibrary(
+    b: *std.Build,
+    dll: []const u8,
+    target: std.Build.ResolvedTarget,
+    objects: []const std.Build.LazyPath,
+) std.Build.LazyPath {
+    const tool = b.addExecutable(.{
+        .name = "imports_def",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("zsrc/tools/imports_def.zig"),
+            .target = b.graph.host,
+            .optimize = .Debug,
+        }),
+    });
+    const make_def = b.addRunArtifact(tool);
+    make_def.addArg(dll);
+    const def = make_def.addOutputFileArg("python.def");
+    for (objects) |object| make_def.addFileArg(object);
+    const machine = switch (target.result.cpu.arch) {
+        .x86_64 => "i386:x86-64",
+        .x86 => "i386",
+        .aarch64 => "arm64",
+        else => @panic("no Windows import library machine for this architecture"),
+    };
+    const dlltool = b.addSystemCommand(&.{ b.graph.zig_exe, "dlltool", "-m", machine, "-D", dll, "-d" });
+    dlltool.addFileArg(def);
+    dlltool.addArg("-l");
+    return dlltool.addOutputFileArg("python.lib");
 }
 
 fn addGlue(
@@ -154,6 +243,7 @@ fn addCapiTest(
     optimize: std.builtin.Optimize,
     python_include: ?[]const u8,
     python_platinclude: ?[]const u8,
+    python_dll: ?[]const u8,
     ext_suffix: []const u8,
 ) void {
     const greenlet_include = b.option(
@@ -176,8 +266,23 @@ fn addCapiTest(
         .file = b.path("tests/c_api/_capi_test.c"),
         .flags = &.{ "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-missing-field-initializers" },
     });
-    const extension = b.addLibrary(.{ .name = "_capi_test", .linkage = .dynamic, .root_module = module });
-    extension.linker_allow_shlib_undefined = true;
+    const extension = if (target.result.os.tag == .windows) blk: {
+        // a DLL importing from python3X.dll, as the extension itself (windowsExtension)
+        const dll = python_dll orelse {
+            step.dependOn(&b.addFail("capi-test for Windows needs -Dpython-dll=<python3X.dll>").step);
+            return;
+        };
+        const object = b.addObject(.{ .name = "_capi_test_obj", .root_module = module });
+        const library_module = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true });
+        library_module.addObjectFile(object.getEmittedBin());
+        library_module.addObjectFile(pythonImportLibrary(b, dll, target, &.{object.getEmittedBin()}));
+        const library = b.addLibrary(.{ .name = "_capi_test", .linkage = .dynamic, .root_module = library_module });
+        break :blk library;
+    } else blk: {
+        const library = b.addLibrary(.{ .name = "_capi_test", .linkage = .dynamic, .root_module = module });
+        library.linker_allow_shlib_undefined = true;
+        break :blk library;
+    };
     const install = b.addInstallFileWithDir(extension.getEmittedBin(), .lib, b.fmt("_capi_test{s}", .{ext_suffix}));
     step.dependOn(&install.step);
 }

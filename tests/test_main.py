@@ -15,12 +15,25 @@ from greenlet import _greenlet
 from conftest import _subprocess_env
 
 # targets.py, the table of targets: the interpreter's row is the one whose platform its
-# extension suffix names (.cpython-313-s390x-linux-gnu.so)
+# extension suffix names (.cpython-313-s390x-linux-gnu.so, .cp313-win_amd64.pyd)
 TABLE = runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'targets.py'))
 
 
 def zig_arch_of_this_interpreter():
-    plat = sysconfig.get_config_var('EXT_SUFFIX').split('-', 2)[2].rsplit('.', 1)[0]
+    suffix = sysconfig.get_config_var('EXT_SUFFIX')
+    if sys.platform == 'darwin':  # .cpython-313-darwin.so names no architecture
+        machine = platform.machine()
+        for m in TABLE['MACOS']:
+            if m.wheel_arch == machine:
+                return m.zig_archs[0]
+        pytest.fail('no macOS row of targets.py for the machine %s' % machine)
+    if sys.platform == 'win32':
+        plat = suffix.rsplit('-', 1)[1].split('.')[0]
+        for w in TABLE['WINDOWS']:
+            if w.wheel_arch == plat:
+                return w.zig_arch
+        pytest.fail('no Windows row of targets.py for the platform %s' % plat)
+    plat = suffix.split('-', 2)[2].rsplit('.', 1)[0]
     for t in TABLE['TARGETS']:
         if plat in (TABLE['ext_platform'](t), TABLE['ext_platform'](t, musl=True)):
             return t.zig_arch
@@ -60,9 +73,15 @@ def test_build_info_names_this_build():
     assert sorted(items) == ['cpu', 'optimize', 'target', 'zig']
     arch, os_name, abi = items['target'].split('-', 2)
     assert arch == zig_arch_of_this_interpreter()
-    assert os_name == 'linux'
-    # a glibc build names the glibc its symbols come from (a musl build just says musl)
-    assert re.fullmatch(r'(gnu(eabihf)?\.2\.\d+|musl(eabihf)?)', abi), abi
+    if sys.platform == 'win32':
+        # MinGW's headers and the UCRT, the C runtime of CPython itself
+        assert (os_name, abi) == ('windows', 'gnu')
+    elif sys.platform == 'darwin':
+        assert (os_name, abi) == ('macos', 'none')
+    else:
+        assert os_name == 'linux'
+        # a glibc build names the glibc its symbols come from (a musl build just says musl)
+        assert re.fullmatch(r'(gnu(eabihf)?\.2\.\d+|musl(eabihf)?)', abi), abi
     assert items['optimize'] in ('debug', 'safe', 'fast', 'small')  # GREENLET_ZIG_OPTIMIZE's names
     assert re.fullmatch(r'\d+\.\d+\.\d+(-.+)?', items['zig']), items['zig']
     assert items['cpu']

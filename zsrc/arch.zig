@@ -53,6 +53,25 @@ pub const stack_align_bytes = implementation.stack_align_bytes;
 pub const red_zone_bytes = implementation.red_zone_bytes;
 pub const near_offset_bytes = implementation.near_offset_bytes;
 
+/// The SEH chain of Windows x86 (arch/x86.zig): a new stack's chain starts at the thread's
+/// outermost record. No other target has such a chain: 0 and nothing to do.
+pub const outerExceptionRecord = if (@hasDecl(implementation, "outerExceptionRecord"))
+    implementation.outerExceptionRecord
+else
+    noExceptionRecord;
+pub const setExceptionChain = if (@hasDecl(implementation, "setExceptionChain"))
+    implementation.setExceptionChain
+else
+    ignoreExceptionChain;
+
+fn noExceptionRecord() u32 {
+    return 0;
+}
+
+fn ignoreExceptionChain(record: u32) void {
+    _ = record;
+}
+
 comptime {
     if (frame_size_bytes % stack_align_bytes != 0) @compileError("frame size breaks alignment");
     if (stack_align_bytes & (stack_align_bytes - 1) != 0) @compileError("alignment not a power of two");

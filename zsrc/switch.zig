@@ -25,7 +25,9 @@ pub const Thread = extern struct {
     target: ?*Stack,
     allocator: *const alloc.Allocator,
     status: Status,
-    reserved: u32,
+    /// Windows x86: the outer end of the thread's SEH chain, where each new stack's chain
+    /// begins (arch/x86.zig); 0 elsewhere.
+    outer_exception_record: u32,
 
     pub fn init(thread: *Thread, main_stack: *Stack, allocator: *const alloc.Allocator) void {
         main_stack.init();
@@ -36,7 +38,7 @@ pub const Thread = extern struct {
             .target = null,
             .allocator = allocator,
             .status = .ok,
-            .reserved = 0,
+            .outer_exception_record = arch.outerExceptionRecord(),
         };
     }
 
@@ -48,6 +50,8 @@ pub const Thread = extern struct {
         target.stack_far = stack_far_marker;
         target.previous = thread.current;
         const status = transfer(thread, target);
+        // running on the new stack, whose exception chain must not lead into the starter's frames
+        if (status == .started) arch.setExceptionChain(thread.outer_exception_record);
         if (status == .err_nomem) {
             target.stack_far = 0;
             target.previous = null;
@@ -74,7 +78,10 @@ pub const Thread = extern struct {
         }
         const status = transfer(thread, target);
         // Only a refused allocation, or the first entry into a pending target, returns here.
-        if (status == .started) return status;
+        if (status == .started) {
+            arch.setExceptionChain(thread.outer_exception_record);
+            return status;
+        }
         assert(status == .err_nomem);
         if (target.state == .pending) {
             target.stack_far = 0;

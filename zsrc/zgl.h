@@ -64,7 +64,7 @@ typedef struct zgl_thread {
     zgl_stack *target;              /* the stack being switched to, during a switch */
     const zgl_allocator *allocator;
     uint32_t status;                /* result of the switch in progress */
-    uint32_t reserved;
+    uint32_t outer_exception_record; /* Windows x86: the SEH chain's outer end; 0 elsewhere */
 } zgl_thread;
 
 /* Set up a thread whose running stack is `main_stack`, which spans all addresses above. */

@@ -16,11 +16,11 @@
 #include "_target.h"
 #include <Python.h>
 #include <structmember.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
+#include "_osthread.h"
 #include "_pystate.h"
 #define GREENLET_MODULE
 #include "greenlet.h"
@@ -32,9 +32,11 @@ _Static_assert(SIZEOF_SHORT == sizeof(short) && SIZEOF_INT == sizeof(int) &&
                SIZEOF_FLOAT == sizeof(float) && SIZEOF_DOUBLE == sizeof(double) &&
                SIZEOF_LONG_DOUBLE == sizeof(long double) && SIZEOF_VOID_P == sizeof(void *) &&
                SIZEOF_SIZE_T == sizeof(size_t) && SIZEOF_UINTPTR_T == sizeof(uintptr_t) &&
-               SIZEOF_WCHAR_T == sizeof(wchar_t) && SIZEOF_PTHREAD_T == sizeof(pthread_t) &&
-               SIZEOF_TIME_T == sizeof(time_t),
+               SIZEOF_WCHAR_T == sizeof(wchar_t) && SIZEOF_TIME_T == sizeof(time_t),
                "pyconfig.h type sizes do not match the target");
+#ifndef _WIN32
+_Static_assert(SIZEOF_PTHREAD_T == sizeof(pthread_t), "pyconfig.h's pthread_t size is wrong");
+#endif
 _Static_assert(ALIGNOF_LONG == _Alignof(long) && ALIGNOF_SIZE_T == _Alignof(size_t),
                "pyconfig.h alignments do not match the target");
 
@@ -67,11 +69,14 @@ _Static_assert(sizeof(PyGreenlet) == sizeof(PyObject) + 3 * sizeof(void *),
 #endif
 /* From here to the end of the enclosing function, unwinders see no caller: a stack walk stops
  * in this frame. */
-#if defined(DWARF_RETURN_COLUMN) && defined(__GCC_HAVE_DWARF2_CFI_ASM)
+#if defined(DWARF_RETURN_COLUMN) && defined(__GCC_HAVE_DWARF2_CFI_ASM) && !defined(_WIN32)
 #  define CFI_END_OF_STACK() __asm__ volatile(".cfi_undefined " DWARF_RETURN_COLUMN)
 #else
 /* (32-bit Arm unwinds with its own tables, EHABI, which build.zig leaves out of this file: the
- * unwinder stops at the first of its frames.) */
+ * unwinder stops at the first of its frames. Windows unwinds with its own tables too, which
+ * have no way to say this: a walk there goes on into whatever lies beyond the greenlet's oldest
+ * frame, as it does with upstream greenlet; only a debugger's or a crash dump's walk does that,
+ * neither CPython nor the C runtime unwinds through a greenlet's start.) */
 #  define CFI_END_OF_STACK() ((void)0)
 #endif
 
@@ -109,7 +114,7 @@ struct thread_state {
     PyObject *kill_list;             /* greenlets released by other threads, to kill here */
     PyObject *found_list;            /* suspended greenlets found in garbage, ended after the
                                       * collection (Greenlet_finalize) */
-    pthread_mutex_t kill_lock;       /* guards kill_list against other threads */
+    gl_mutex kill_lock;              /* guards kill_list against other threads */
     /* A switch in progress: what the target receives. Either one value (pass_value, which a
      * suspended switch() returns as it is and run is called with), or a tuple and a dict or
      * NULL (pass_args, pass_kwargs), or, when both pass_value and pass_args are NULL, the
@@ -145,9 +150,9 @@ static _Thread_local thread_state *tls_state __attribute__((tls_model("initial-e
 #else
 static _Thread_local thread_state *tls_state;
 #endif
-static pthread_key_t tls_key;
+static gl_exit_key tls_key;
 
-static pthread_mutex_t ended_lock = PTHREAD_MUTEX_INITIALIZER;
+static gl_mutex ended_lock = GL_MUTEX_INIT;
 static thread_state *ended_threads;
 static Py_ssize_t ended_count;
 static _Atomic Py_ssize_t total_main_greenlets;
@@ -454,7 +459,7 @@ thread_state_release(thread_state *ts)
     }
     Py_CLEAR(ts->main);
     pystate_chunks_clear(&ts->chunks);
-    pthread_mutex_destroy(&ts->kill_lock);
+    gl_mutex_destroy(&ts->kill_lock);
     PyMem_RawFree(ts);
 }
 
@@ -464,13 +469,13 @@ ended_threads_cleanup(void *unused)
 {
     (void)unused;
     for (;;) {
-        pthread_mutex_lock(&ended_lock);
+        gl_mutex_lock(&ended_lock);
         thread_state *ts = ended_threads;
         if (ts != NULL) {
             ended_threads = ts->next_ended;
             ended_count--;
         }
-        pthread_mutex_unlock(&ended_lock);
+        gl_mutex_unlock(&ended_lock);
         if (ts == NULL) {
             return 0;
         }
@@ -478,19 +483,21 @@ ended_threads_cleanup(void *unused)
     }
 }
 
-/* Called by pthreads when an OS thread that used greenlets exits (without the GIL). */
+/* Called by the system when an OS thread that used greenlets exits (without the GIL). */
 static void
 thread_state_ended(void *pointer)
 {
     thread_state *ts = pointer;
     atomic_store_explicit(&IMPL(ts->main)->thread, NULL, memory_order_release);
-    pthread_mutex_lock(&ended_lock);
+    gl_mutex_lock(&ended_lock);
     int first = ended_threads == NULL;
     ts->next_ended = ended_threads;
     ended_threads = ts;
     ended_count++;
-    pthread_mutex_unlock(&ended_lock);
-    if (first && !greenlet_is_finalizing()) {
+    gl_mutex_unlock(&ended_lock);
+    /* (On Windows the exiting process's last thread also comes here, after the interpreter
+     * finalized, where Linux runs no key destructor: then nothing is scheduled.) */
+    if (first && Py_IsInitialized() && !greenlet_is_finalizing()) {
         Py_AddPendingCall(ended_threads_cleanup, NULL);
     }
 }
@@ -509,9 +516,9 @@ thread_state_create(void)
         return NULL;
     }
     ts->current = (PyGreenlet *)Py_NewRef(ts->main);
-    pthread_mutex_init(&ts->kill_lock, NULL);
+    gl_mutex_init(&ts->kill_lock);
     zgl_thread_init(&ts->zthread, &IMPL(ts->main)->stack, &stack_allocator);
-    if (pthread_setspecific(tls_key, ts) != 0) {
+    if (gl_exit_key_set(tls_key, ts) != 0) {
         thread_state_release(ts);
         PyErr_SetString(PyExc_RuntimeError, "cannot register the thread's greenlet state");
         return NULL;
@@ -525,10 +532,10 @@ static void
 thread_state_drain_kills(thread_state *ts)
 {
     for (;;) {
-        pthread_mutex_lock(&ts->kill_lock);
+        gl_mutex_lock(&ts->kill_lock);
         PyObject *list = ts->kill_list;
         ts->kill_list = NULL;
-        pthread_mutex_unlock(&ts->kill_lock);
+        gl_mutex_unlock(&ts->kill_lock);
         if (list == NULL) {
             return;
         }
@@ -541,7 +548,7 @@ thread_state_drain_kills(thread_state *ts)
 static int
 thread_state_queue_kill(thread_state *owner, PyGreenlet *self)
 {
-    pthread_mutex_lock(&owner->kill_lock);
+    gl_mutex_lock(&owner->kill_lock);
     int result = -1;
     if (owner->kill_list == NULL) {
         __atomic_store_n(&owner->kill_list, PyList_New(0), __ATOMIC_RELEASE);
@@ -549,7 +556,7 @@ thread_state_queue_kill(thread_state *owner, PyGreenlet *self)
     if (owner->kill_list != NULL) {
         result = PyList_Append(owner->kill_list, (PyObject *)self);
     }
-    pthread_mutex_unlock(&owner->kill_lock);
+    gl_mutex_unlock(&owner->kill_lock);
     if (result < 0) {
         PyErr_Clear();
     }
@@ -2053,9 +2060,9 @@ module_get_clocks_used(PyObject *module, PyObject *unused)
 static PyObject *
 module_get_pending_cleanup_count(PyObject *module, PyObject *unused)
 {
-    pthread_mutex_lock(&ended_lock);
+    gl_mutex_lock(&ended_lock);
     Py_ssize_t count = ended_count;
-    pthread_mutex_unlock(&ended_lock);
+    gl_mutex_unlock(&ended_lock);
     return PyLong_FromSsize_t(count);
 }
 
@@ -2177,7 +2184,7 @@ module_add_new(PyObject *module, const char *name, PyObject *value)
 PyMODINIT_FUNC
 PyInit__greenlet(void)
 {
-    if (pthread_key_create(&tls_key, thread_state_ended) != 0) {
+    if (gl_exit_key_create(&tls_key, thread_state_ended) != 0) {
         PyErr_SetString(PyExc_RuntimeError, "cannot create the greenlet thread key");
         return NULL;
     }

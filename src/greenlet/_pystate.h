@@ -56,18 +56,46 @@ typedef CFrame _PyCFrame; /* the 3.10 name of the C frame record */
 #  endif
 #endif
 
-#if GREENLET_PY311
-#  include <sys/mman.h>
-#endif
-
 /* Root chunks of the interpreter's data stack (the memory Python frames live in, 3.11 and
  * newer) for the greenlets a thread starts. CPython would map a fresh 16 KiB chunk for each new
  * greenlet at its first call, and unmap it when the greenlet ends; here the chunks are carved
  * from larger mappings and finished greenlets' chunks are kept for the next ones, so starting a
- * greenlet makes no system call. Chunks beyond the kept ones are unmapped one by one. */
+ * greenlet makes no system call. Chunks beyond the kept ones are unmapped one by one.
+ * Windows releases only whole allocations (VirtualFree), so there each mapping is one chunk,
+ * taken from the interpreter's arena allocator (VirtualAlloc, as for its own chunks). */
 #define PYSTATE_CHUNK_BYTES (16 * 1024)
 #define PYSTATE_CHUNKS_KEPT 16
-#define PYSTATE_CHUNKS_PER_MAP 64
+#if GREENLET_PY311 && defined(_WIN32)
+#  define PYSTATE_CHUNKS_PER_MAP 1
+static void *
+pystate_map(size_t bytes)
+{
+    PyObjectArenaAllocator allocator;
+    PyObject_GetArenaAllocator(&allocator);
+    return allocator.alloc(allocator.ctx, bytes);
+}
+static void
+pystate_unmap(void *memory, size_t bytes)
+{
+    PyObjectArenaAllocator allocator;
+    PyObject_GetArenaAllocator(&allocator);
+    allocator.free(allocator.ctx, memory, bytes);
+}
+#elif GREENLET_PY311
+#  include <sys/mman.h>
+#  define PYSTATE_CHUNKS_PER_MAP 64
+static void *
+pystate_map(size_t bytes)
+{
+    void *memory = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return memory == MAP_FAILED ? NULL : memory;
+}
+static void
+pystate_unmap(void *memory, size_t bytes)
+{
+    munmap(memory, bytes);
+}
+#endif
 typedef struct pystate_chunks {
 #if GREENLET_PY311
     _PyStackChunk *free[PYSTATE_CHUNKS_KEPT];
@@ -447,7 +475,7 @@ pystate_chunk_give(pystate_chunks *chunks, _PyStackChunk *chunk)
         chunks->free[chunks->count++] = chunk;
     }
     else {
-        munmap(chunk, PYSTATE_CHUNK_BYTES);
+        pystate_unmap(chunk, PYSTATE_CHUNK_BYTES);
     }
 }
 
@@ -459,9 +487,8 @@ pystate_chunk_take(pystate_chunks *chunks)
         return chunks->free[--chunks->count];
     }
     if (chunks->fresh_count == 0) {
-        void *memory = mmap(NULL, (size_t)PYSTATE_CHUNK_BYTES * PYSTATE_CHUNKS_PER_MAP,
-                            PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (memory == MAP_FAILED) {
+        void *memory = pystate_map((size_t)PYSTATE_CHUNK_BYTES * PYSTATE_CHUNKS_PER_MAP);
+        if (memory == NULL) {
             return NULL;
         }
         chunks->fresh = memory;
@@ -495,10 +522,10 @@ pystate_chunks_clear(pystate_chunks *chunks)
 {
 #if GREENLET_PY311
     while (chunks->count > 0) {
-        munmap(chunks->free[--chunks->count], PYSTATE_CHUNK_BYTES);
+        pystate_unmap(chunks->free[--chunks->count], PYSTATE_CHUNK_BYTES);
     }
     if (chunks->fresh_count > 0) {
-        munmap(chunks->fresh, (size_t)PYSTATE_CHUNK_BYTES * chunks->fresh_count);
+        pystate_unmap(chunks->fresh, (size_t)PYSTATE_CHUNK_BYTES * chunks->fresh_count);
         chunks->fresh = NULL;
         chunks->fresh_count = 0;
     }

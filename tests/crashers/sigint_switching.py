@@ -1,7 +1,7 @@
 """SIGINT delivered while greenlets switch rapidly.
 
 Modes (argv[1]):
-  timer     a timer thread sends SIGINT with os.kill while the main thread
+  timer     a timer thread sends SIGINT (send_sigint) while the main thread
             switches between greenlets in a tight loop; the default handler's
             KeyboardInterrupt is raised in whichever greenlet is running and
             reaches the main greenlet, which catches it.
@@ -21,6 +21,16 @@ from greenlet import greenlet as Greenlet
 
 mode = sys.argv[1]
 main = getcurrent()
+
+
+def send_sigint():
+    """SIGINT to this process, from any thread. Windows has no kill(): os.kill ends the process
+    there; raise() runs the interpreter's C handler in the calling thread, which flags it for
+    the main thread as a real Ctrl+C would."""
+    if sys.platform == 'win32':
+        signal.raise_signal(signal.SIGINT)
+    else:
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 def pinger(tag):
@@ -47,7 +57,7 @@ if mode == 'timer':
     gs = [Greenlet(pinger) for _ in range(3)]
     for i, g in enumerate(gs):
         g.switch(i)
-    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer = threading.Timer(0.2, send_sigint)
     timer.start()
     switches = [0]
 
@@ -120,7 +130,7 @@ elif mode == 'handler':
         for _ in range(20):
             if stop.is_set():
                 break
-            os.kill(os.getpid(), signal.SIGINT)
+            send_sigint()
             time.sleep(0.01)
 
     gs = [Greenlet(pinger) for _ in range(3)]

@@ -15,11 +15,12 @@
 //! its own list, so the switch keeps the head in its frame like a register. This is all the
 //! switch does; the rest belongs to whoever starts a stack. A new stack begins with the head
 //! of the stack that started it, whose records lie in the starter's frames, and those frames
-//! may later be copied away and overwritten while the new stack still links to them. Upstream
-//! greenlet handles it when a greenlet starts: the record its first function links in is
-//! pointed past the starter's records, at a record near the outer end of the thread's chain
-//! (noted when the thread's main greenlet was made), which lies beyond every stack and stays
-//! put. Starting code for Windows must do the same.
+//! may later be copied away and overwritten while the new stack still links to them. So a new
+//! stack's chain starts at the thread's outermost record instead (`outerExceptionRecord`, noted
+//! by Thread.init; Thread.start installs it with `setExceptionChain`): the record that the
+//! thread's start routine linked in, which stays put until the thread ends, and whose handler
+//! is the thread's last resort for an exception nothing else handles. The core's own frames
+//! and the glue's (compiled by clang for MinGW) link in no records of their own.
 //! Unwind data: Linux gets DWARF CFI from nothing here (the glue ends walks at g_start);
 //! Windows x86 has no unwind tables: exceptions follow the SEH chain above, and debuggers
 //! follow ebp, which the switch leaves pointing at its caller's frame.
@@ -46,6 +47,33 @@ pub const near_offset_bytes = 0;
 
 /// MXCSR exists only on CPUs with SSE; the switch saves it whenever the target has it.
 const saves_mxcsr = builtin.cpu.has(.x86, .sse);
+
+/// Windows: the record at the outer end of the running thread's SEH chain (the last one before
+/// the end mark 0xffffffff), 0 for an empty chain or elsewhere.
+pub fn outerExceptionRecord() u32 {
+    if (!windows) return 0;
+    const end_mark: u32 = 0xffff_ffff;
+    var record = asm volatile ("movl %%fs:0, %[head]"
+        : [head] "=r" (-> u32),
+    );
+    var outer: u32 = 0;
+    // A record is { next, handler }; a corrupt chain stops the walk after a bounded count.
+    var count: u32 = 0;
+    while (record != 0 and record != end_mark and count < 1 << 16) : (count += 1) {
+        outer = record;
+        record = @as(*const volatile u32, @ptrFromInt(record)).*;
+    }
+    return outer;
+}
+
+/// Windows: makes `record` the head of the running stack's SEH chain (0: leaves it as it is).
+pub fn setExceptionChain(record: u32) void {
+    if (!windows or record == 0) return;
+    asm volatile ("movl %[record], %%fs:0"
+        :
+        : [record] "r" (record),
+        : .{ .memory = true });
+}
 
 pub noinline fn switchStack() callconv(.naked) void {
     asm volatile (

@@ -933,3 +933,87 @@ test "callee-saved registers and control state survive a switch to a clobbering 
     other.stack.freeCopy(&zgl.alloc.testing_allocator);
     world.main.stack.freeCopy(&zgl.alloc.testing_allocator);
 }
+
+fn readExceptionChainBody(green: *Green) void {
+    const seen: *u32 = @ptrCast(@alignCast(green.context.?));
+    seen.* = asm volatile ("movl %%fs:0, %[head]"
+        : [head] "=r" (-> u32),
+    );
+}
+
+test "a new stack's SEH chain starts at the thread's outermost record, not in its starter's frames" {
+    if (!has_seh_chain) return error.SkipZigTest; // only Windows x86 has a chain at fs:[0]
+    var world: World = undefined;
+    world.init(&zgl.alloc.testing_allocator);
+    const outer = world.thread.outer_exception_record;
+    try std.testing.expect(outer != 0);
+    try std.testing.expectEqual(outer, zgl.arch.outerExceptionRecord());
+    // the starter links a record of its own frame in front, as a function with a handler does
+    var record: SehRecord = .{
+        .previous = asm volatile ("movl %%fs:0, %[head]"
+            : [head] "=r" (-> u32),
+        ),
+        .handler = @intFromPtr(&sehContinueSearch),
+    };
+    zgl.arch.setExceptionChain(@intFromPtr(&record));
+    var seen: u32 = 0;
+    var other = world.green(1, readExceptionChainBody);
+    other.context = &seen;
+    try world.switchTo(&other);
+    const head_after = asm volatile ("movl %%fs:0, %[head]"
+        : [head] "=r" (-> u32),
+    );
+    zgl.arch.setExceptionChain(record.previous);
+    try std.testing.expect(other.dead());
+    try std.testing.expectEqual(outer, seen);
+    // back on the starter, its own chain is in place again
+    try std.testing.expectEqual(@as(u32, @intFromPtr(&record)), head_after);
+    other.stack.freeCopy(&zgl.alloc.testing_allocator);
+    world.main.stack.freeCopy(&zgl.alloc.testing_allocator);
+}
+
+/// The x64 unwind data of a function (Microsoft, "x64 exception handling"): RUNTIME_FUNCTION
+/// and the UNWIND_INFO it points to, with its array of UNWIND_CODE slots.
+const RuntimeFunction = extern struct { begin: u32, end: u32, unwind_info: u32 };
+extern "kernel32" fn RtlLookupFunctionEntry(pc: u64, image_base: *u64, history: ?*anyopaque) callconv(.winapi) ?*const RuntimeFunction;
+
+const uwop_push_nonvol = 0;
+const uwop_alloc_large = 1;
+const uwop_alloc_small = 2;
+const uwop_save_xmm128 = 8;
+
+test "the x64 Windows switch has unwind data: every pushed register, the frame and xmm6-xmm15" {
+    if (!(windows and builtin.cpu.arch == .x86_64)) return error.SkipZigTest; // x64 Windows only
+    var image_base: u64 = 0;
+    const entry = RtlLookupFunctionEntry(@intFromPtr(&zgl.arch.switchStack), &image_base, null) orelse
+        return error.NoUnwindData;
+    const info: [*]const u8 = @ptrFromInt(image_base + entry.unwind_info);
+    try std.testing.expectEqual(@as(u8, 1), info[0] & 7); // version 1
+    const count = info[2];
+    const codes: [*]align(1) const u16 = @ptrCast(info + 4);
+    var pushed: u16 = 0; // bit per register number (rbx 3, rbp 5, rsi 6, rdi 7, r12-r15)
+    var xmm: u16 = 0; // bit per xmm register
+    var allocated: u32 = 0;
+    var slot: usize = 0;
+    while (slot < count) : (slot += 1) {
+        const op = (codes[slot] >> 8) & 0xf;
+        const op_info: u4 = @intCast(codes[slot] >> 12);
+        switch (op) {
+            uwop_push_nonvol => pushed |= @as(u16, 1) << op_info,
+            uwop_alloc_small => allocated += @as(u32, op_info) * 8 + 8,
+            uwop_alloc_large => {
+                slot += 1;
+                allocated += @as(u32, codes[slot]) * 8;
+            },
+            uwop_save_xmm128 => {
+                xmm |= @as(u16, 1) << op_info;
+                slot += 1;
+            },
+            else => return error.UnexpectedUnwindCode,
+        }
+    }
+    const callee_saved: u16 = (1 << 3) | (1 << 5) | (1 << 6) | (1 << 7) | (0xf << 12);
+    try std.testing.expectEqual(callee_saved, pushed);
+    try std.testing.expectEqual(@as(u16, 0xffc0), xmm); // xmm6-xmm15
+    try std.testing.expectEqual(@as(u32, 200), allocated);
+}
