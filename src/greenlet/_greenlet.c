@@ -112,6 +112,8 @@ struct thread_state {
     PyGreenlet *current;             /* strong */
     PyObject *trace;                 /* strong, or NULL */
     PyObject *kill_list;             /* greenlets released by other threads, to kill here */
+    PyObject *found_list;            /* suspended greenlets found in garbage, ended after the
+                                      * collection (Greenlet_finalize) */
     gl_mutex kill_lock;              /* guards kill_list against other threads */
     /* A switch in progress: what the target receives. Either one value (pass_value, which a
      * suspended switch() returns as it is and run is called with), or a tuple and a dict or
@@ -450,6 +452,7 @@ thread_state_release(thread_state *ts)
     Py_CLEAR(ts->origin);
     Py_CLEAR(ts->trace);
     Py_CLEAR(ts->kill_list);
+    Py_CLEAR(ts->found_list);
     Py_CLEAR(ts->current);
     if (ts->main != NULL) {
         thread_state_release_leftover(ts->main);
@@ -1252,32 +1255,84 @@ Greenlet_traverse(PyGreenlet *self, visitproc visit, void *arg)
             Py_VISIT(ts->trace);
         }
     }
+    else if (zgl_stack_state(&impl->stack) == ZGL_SUSPENDED && tls_state != NULL &&
+             g_thread(self) == tls_state) {
+        /* Only here does the collector see what the frames refer to: a suspended greenlet of
+         * another thread could not be ended by this one, so what its frames refer to stays
+         * referenced from outside (docs/gc.md). */
+        int result = pystate_traverse_frames(&impl->py, visit, arg);
+        if (result != 0) {
+            return result;
+        }
+    }
     return pystate_traverse(&impl->py, visit, arg);
 }
 
-#if !defined(Py_GIL_DISABLED) && !GREENLET_PY315
-static int
-Greenlet_is_gc(PyGreenlet *self)
+/* The collector found the greenlet in unreachable garbage (tp_finalize, PEP 442). A suspended
+ * greenlet of this thread must end, with its finally blocks run while everything they use is
+ * intact, but not now: the collector keeps its lists of garbage in its own C frames, which a
+ * switch would move out of the way while objects freed by the greenlet unlink themselves from
+ * those lists. So the greenlet is queued (which makes it, and the whole cycle, reachable again,
+ * so that nothing is cleared) and ended by greenlet_end_found when the collection is over. A
+ * freed greenlet is ended by Greenlet_dealloc instead (each time it is freed, not once per
+ * object as a finalizer is): a subclass's dealloc that calls the finalizer first finds it does
+ * nothing there. */
+static void
+Greenlet_finalize(PyGreenlet *self)
 {
     greenlet_impl *impl = IMPL(self);
-    if (impl == NULL || impl->is_main) {
-        return 1;
+    thread_state *ts = tls_state;
+    if (impl == NULL || impl->is_main || zgl_stack_state(&impl->stack) != ZGL_SUSPENDED ||
+        ts == NULL || g_thread(self) != ts || greenlet_is_finalizing() ||
+        !pystate_finalizer_called_by_collector((PyObject *)self)) {
+        return;
     }
-    /* A suspended greenlet's frames are referenced from its stack, which the collector cannot
-     * see: never treat it as garbage. */
-    return zgl_stack_state(&impl->stack) != ZGL_SUSPENDED || g_thread(self) == NULL;
+    PyObject *saved_type, *saved_value, *saved_traceback;
+    PyErr_Fetch(&saved_type, &saved_value, &saved_traceback);
+    if (ts->found_list == NULL) {
+        ts->found_list = PyList_New(0);
+    }
+    if (ts->found_list == NULL || PyList_Append(ts->found_list, (PyObject *)self) < 0) {
+        PyErr_Clear(); /* not queued: it stays in memory, as before 3.11 */
+    }
+    PyErr_Restore(saved_type, saved_value, saved_traceback);
 }
-#endif
 
+/* Ends the greenlets Greenlet_finalize queued in this thread. Registered in gc.callbacks, so it
+ * runs as each collection finishes, in the thread that collected. */
+static PyObject *
+greenlet_end_found(PyObject *module, PyObject *const *items, Py_ssize_t nargs)
+{
+    (void)module;
+    (void)items;
+    (void)nargs;
+    thread_state *ts = tls_state;
+    while (ts != NULL && ts->found_list != NULL) {
+        PyObject *list = ts->found_list;
+        ts->found_list = NULL;
+        for (Py_ssize_t index = 0; index < PyList_GET_SIZE(list); index++) {
+            PyGreenlet *found = (PyGreenlet *)PyList_GET_ITEM(list, index);
+            if (zgl_stack_state(&IMPL(found)->stack) == ZGL_SUSPENDED &&
+                g_thread(found) == ts && !greenlet_is_finalizing()) {
+                g_kill(ts, found);
+            }
+        }
+        Py_DECREF(list);
+        ts = tls_state;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Drops what the greenlet refers to, for the collector or when it is freed. A greenlet still
+ * suspended in a live thread (of another thread, or one that refused to end) may run again and
+ * keeps everything: the rest of the garbage breaks the cycle, or the cycle stays. */
 static int
 Greenlet_clear(PyGreenlet *self)
 {
     greenlet_impl *impl = IMPL(self);
-    /* The collector found a suspended greenlet in unreachable garbage (builds where suspended
-     * greenlets are collectable): let its finally blocks run before its references go. */
     if (impl != NULL && !impl->is_main && zgl_stack_state(&impl->stack) == ZGL_SUSPENDED &&
-        g_thread(self) != NULL && g_thread(self) == tls_state && !greenlet_is_finalizing()) {
-        g_kill(tls_state, self);
+        g_thread(self) != NULL) {
+        return 0;
     }
     Py_CLEAR(self->dict);
     if (impl != NULL) {
@@ -1766,11 +1821,7 @@ static PyTypeObject PyGreenlet_Type = {
     .tp_new = Greenlet_new,
     .tp_free = PyObject_GC_Del,
     .tp_vectorcall = Greenlet_vectorcall,
-#if !defined(Py_GIL_DISABLED) && !GREENLET_PY315
-    /* The free-threaded collector requires every tracked object to be collectable; from 3.15
-     * on, a suspended greenlet in unreachable garbage is killed, then cleared. */
-    .tp_is_gc = (inquiry)Greenlet_is_gc,
-#endif
+    .tp_finalize = (destructor)Greenlet_finalize,
 };
 
 /* ==== a greenlet whose switches can be made to fail, for tests ============================ */
@@ -2212,6 +2263,21 @@ PyInit__greenlet(void)
     capi_table[PyGreenlet_STARTED_NUM] = (void *)capi_started;
     capi_table[PyGreenlet_ACTIVE_NUM] = (void *)capi_active;
     capi_table[PyGreenlet_GET_PARENT_NUM] = (void *)capi_get_parent;
+    /* greenlet_end_found runs after every collection (see Greenlet_finalize). */
+    static PyMethodDef end_found_def = {
+        "_end_found_greenlets", (PyCFunction)(void (*)(void))greenlet_end_found, METH_FASTCALL,
+        "gc callback: ends the suspended greenlets the collection found in garbage."};
+    PyObject *gc_module = PyImport_ImportModule("gc");
+    PyObject *callbacks = gc_module ? PyObject_GetAttrString(gc_module, "callbacks") : NULL;
+    PyObject *end_found = PyCFunction_New(&end_found_def, NULL);
+    int registered = callbacks != NULL && end_found != NULL && PyList_Check(callbacks) &&
+                     PyList_Append(callbacks, end_found) == 0;
+    Py_XDECREF(end_found);
+    Py_XDECREF(callbacks);
+    Py_XDECREF(gc_module);
+    if (!registered) {
+        goto failed;
+    }
     if (module_add_new(module, "_C_API", PyCapsule_New(capi_table, "greenlet._C_API", NULL)) < 0 ||
         module_add_new(module, "_switch_name", PyUnicode_FromString(zgl_switch_name())) < 0 ||
         module_add_new(module, "_build_info", PyUnicode_FromString(zgl_build_info())) < 0) {

@@ -51,6 +51,9 @@ typedef CFrame _PyCFrame; /* the 3.10 name of the C frame record */
 #    include "internal/pycore_interpframe_structs.h"
 #    include "internal/pycore_stackref.h"
 #  endif
+#  if GREENLET_PY315
+#    include "internal/pycore_gc.h" /* _PyGC_VisitFrameStack, exported from 3.15 */
+#  endif
 #endif
 
 /* Root chunks of the interpreter's data stack (the memory Python frames live in, 3.11 and
@@ -736,6 +739,128 @@ pystate_free(pystate *state)
     }
     state->links = NULL;
     state->links_capacity = 0;
+}
+
+/* ---- what the frames of a suspended greenlet refer to, for the collector ---------------- */
+
+/* Visits the references the interpreter frames of a suspended greenlet own, as the collector
+ * visits those of a suspended generator: the frame object, the locals mapping, the function,
+ * the code and the fast locals (cells included), and the evaluation stack up to its top where
+ * the interpreter recorded that top. Globals and builtins are borrowed by the frame from its
+ * function (visited here): visiting them again would count a reference nobody holds. Only
+ * frames in the greenlet's own frame memory are read (see pystate_hide_frames); a generator's
+ * frame is its generator's to visit. Visiting fewer references than a frame holds is safe (the
+ * collector then sees what they refer to as referenced from outside and keeps it), visiting one
+ * it does not hold is not: where the top of the evaluation stack is not known, only the fast
+ * locals are visited. */
+#if GREENLET_PY315
+/* The interpreter's own walk: it knows which stack references own a reference. */
+#  define pystate_visit_ref(ref)                                                             \
+       do {                                                                                  \
+           int pystate_visit_result_ = _PyGC_VisitStackRef(&(ref), visit, arg);              \
+           if (pystate_visit_result_ != 0) {                                                 \
+               return pystate_visit_result_;                                                 \
+           }                                                                                 \
+       } while (0)
+#elif GREENLET_PY314
+/* A stack reference owns a reference unless it is tagged: NULL, a small int, an immortal object
+ * or a borrowed reference (the collector skips those too). */
+#  define pystate_visit_ref(ref)                                                             \
+       do {                                                                                  \
+           if (PyStackRef_RefcountOnObject(ref)) {                                           \
+               Py_VISIT(PyStackRef_AsPyObjectBorrow(ref));                                   \
+           }                                                                                 \
+       } while (0)
+#endif
+
+#if GREENLET_PY311
+static int
+pystate_visit_frame(struct _PyInterpreterFrame *frame, visitproc visit, void *arg)
+{
+    Py_VISIT(frame->frame_obj);
+    Py_VISIT(frame->f_locals);
+#  if GREENLET_PY314
+    pystate_visit_ref(frame->f_funcobj);
+    pystate_visit_ref(frame->f_executable);
+#    if GREENLET_PY315
+    return _PyGC_VisitFrameStack(frame, visit, arg);
+#    else
+    /* From 3.14 the interpreter stores the top of the evaluation stack at every call. */
+    for (_PyStackRef *ref = frame->localsplus; ref < frame->stackpointer; ref++) {
+        pystate_visit_ref(*ref);
+    }
+    return 0;
+#    endif
+#  else
+#    if GREENLET_PY313
+    Py_VISIT(frame->f_funcobj);
+    Py_VISIT(frame->f_executable);
+    if (!PyCode_Check(frame->f_executable)) {
+        return 0;
+    }
+    PyCodeObject *code = (PyCodeObject *)frame->f_executable;
+#    elif GREENLET_PY312
+    Py_VISIT(frame->f_funcobj);
+    Py_VISIT(frame->f_code);
+    PyCodeObject *code = frame->f_code;
+#    else
+    Py_VISIT(frame->f_func);
+    Py_VISIT(frame->f_code);
+    PyCodeObject *code = frame->f_code;
+#    endif
+    int slots = code->co_nlocalsplus;
+#    if GREENLET_PY312
+    /* 3.12 and 3.13 set stacktop to -1 whenever a frame resumes, and record its evaluation
+     * stack's top in it when the frame calls a Python function directly: then (and only then)
+     * the stack below it is valid. A frame waiting in a call to C code, such as switch(), has
+     * only its fast locals visited. 3.11 leaves a stale stacktop behind and is never trusted. */
+    if (frame->stacktop > slots && frame->stacktop <= slots + code->co_stacksize) {
+        slots = frame->stacktop;
+    }
+#    endif
+    for (int index = 0; index < slots; index++) {
+        Py_VISIT(frame->localsplus[index]);
+    }
+    return 0;
+#  endif
+}
+#endif
+
+/* The frames of a suspended greenlet of the calling thread (the only ones whose frames the
+ * collector may see: see docs/gc.md). */
+static int
+pystate_traverse_frames(pystate *state, visitproc visit, void *arg)
+{
+#if GREENLET_PY311
+    for (struct _PyInterpreterFrame *frame = state->current_frame; frame != NULL;
+         frame = frame->previous) {
+        if (frame->owner != FRAME_OWNED_BY_THREAD) {
+            continue;
+        }
+        int result = pystate_visit_frame(frame, visit, arg);
+        if (result != 0) {
+            return result;
+        }
+    }
+#else
+    /* 3.10: each frame is also referenced from the C stack of the call running it, which the
+     * collector cannot see, so a suspended greenlet's frames are never garbage; nothing here
+     * would change that. */
+    (void)state;
+    (void)visit;
+    (void)arg;
+#endif
+    return 0;
+}
+
+/* Whether a tp_finalize running now was called by the collector for unreachable garbage, rather
+ * than by PyObject_CallFinalizerFromDealloc (a subclass's dealloc). Every CPython from 3.10 to
+ * 3.15, with or without the GIL, marks the object finalized before the collector calls the
+ * finalizer, and only after the finalizer returns on the dealloc path. */
+static inline int
+pystate_finalizer_called_by_collector(PyObject *op)
+{
+    return PyObject_GC_IsFinalized(op);
 }
 
 static int
