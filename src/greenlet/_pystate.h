@@ -39,6 +39,7 @@
 #define GREENLET_C_RECURSION (GREENLET_PY312 && !GREENLET_PY314)
 
 #if !GREENLET_PY311
+#  include <frameobject.h> /* the frame object's fields (f_back, f_code) */
 typedef CFrame _PyCFrame; /* the 3.10 name of the C frame record */
 #endif
 
@@ -697,10 +698,28 @@ pystate_clear_frames(pystate *state)
     }
 }
 #else
+/* Before 3.11 each frame object is also referenced by the C call that evaluates it
+ * (_PyEval_Vector), which releases that reference, and lets the collector see the frame, when
+ * the call returns. The C stack of a greenlet that will never resume never returns: release
+ * those references here, from the top frame down, or every frame of the greenlet stays in
+ * memory. A generator's frame is referenced by its generator only, not by the call running it. */
 static void
 pystate_clear_frames(pystate *state)
 {
-    Py_CLEAR(state->top_frame);
+    PyFrameObject *frame = (PyFrameObject *)state->top_frame; /* our reference */
+    state->top_frame = NULL;
+    while (frame != NULL) {
+        PyFrameObject *back = frame->f_back;
+        Py_XINCREF(back); /* kept while the frame above lets go of it */
+        if (!(frame->f_code->co_flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR))) {
+            if (!PyObject_GC_IsTracked((PyObject *)frame)) {
+                PyObject_GC_Track(frame); /* as _PyEval_Vector does for a frame kept alive */
+            }
+            Py_DECREF(frame); /* the reference of the call that will never return */
+        }
+        Py_DECREF(frame);
+        frame = back;
+    }
 }
 #endif
 
@@ -717,7 +736,7 @@ pystate_discard(pystate *state, pystate_chunks *chunks)
     state->root_chunk = NULL;
 #else
     (void)chunks;
-    Py_CLEAR(state->top_frame);
+    pystate_clear_frames(state);
 #endif
     state->links_count = 0;
     Py_CLEAR(state->context);
