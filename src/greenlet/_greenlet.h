@@ -51,6 +51,26 @@ _Static_assert(sizeof(PyGreenlet) == sizeof(PyObject) + 3 * sizeof(void *),
 
 typedef struct thread_state thread_state;
 
+/* What a switch hands its target (new references): one value, which a suspended switch()
+ * returns as it is and run is called with; or a tuple of arguments and a dict of keywords or
+ * NULL; or, when value and args are both NULL, the exception in exc_*. */
+typedef struct switch_payload {
+    PyObject *value;
+    PyObject *args;
+    PyObject *kwargs;
+    PyObject *exc_type;
+    PyObject *exc_value;
+    PyObject *exc_traceback;
+} switch_payload;
+
+/* How an attempt to move to another greenlet ended, in the greenlet that made it. */
+typedef enum switch_result {
+    SWITCH_FAILED = -1,         /* nothing moved; an exception is set */
+    SWITCH_RESUMED = 0,         /* moved, and something switched back here since */
+    SWITCH_STARTED = 1,         /* running as the greenlet just started (never seen by its starter) */
+    SWITCH_ALREADY_STARTED = 2, /* the target was started meanwhile: switch to it normally */
+} switch_result;
+
 typedef struct greenlet_impl {
     zgl_stack stack;
     pystate py;
@@ -76,17 +96,9 @@ struct thread_state {
     PyObject *found_list;            /* suspended greenlets found in garbage, ended after the
                                       * collection (Greenlet_finalize) */
     gl_mutex kill_lock;              /* guards kill_list against other threads */
-    /* A switch in progress: what the target receives. Either one value (pass_value, which a
-     * suspended switch() returns as it is and run is called with), or a tuple and a dict or
-     * NULL (pass_args, pass_kwargs), or, when both pass_value and pass_args are NULL, the
-     * exception in pass_exc_*. */
+    /* A switch in progress: where it comes from and what the target receives. */
     PyGreenlet *origin;              /* strong while set */
-    PyObject *pass_value;
-    PyObject *pass_args;
-    PyObject *pass_kwargs;
-    PyObject *pass_exc_type;
-    PyObject *pass_exc_value;
-    PyObject *pass_exc_traceback;
+    switch_payload passed;
     int use_tracing;
     pystate_chunks chunks;           /* interpreter data-stack chunks for new greenlets */
     thread_state *next_ended;

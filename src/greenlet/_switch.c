@@ -46,9 +46,9 @@
 
 /* ==== the switch =========================================================================== */
 
-/* Moves to `target`. Returns 0 resumed in the original greenlet, 1 running as the new `target`
- * (only when it was pending), -1 with an exception set when nothing moved. */
-static NOINLINE int
+/* Moves to `target`: SWITCH_RESUMED back in the original greenlet, SWITCH_STARTED running as
+ * the new `target` (only when it was pending), SWITCH_FAILED when nothing moved. */
+static NOINLINE switch_result
 g_switchstack(thread_state *ts, PyGreenlet *target, void *stack_far_marker, int dying)
 {
     PyThreadState *tstate = PyThreadState_Get();
@@ -59,7 +59,7 @@ g_switchstack(thread_state *ts, PyGreenlet *target, void *stack_far_marker, int 
     }
     else {
         if (UNLIKELY(pystate_prepare_save(&origin_impl->py, tstate) < 0)) {
-            return -1;
+            return SWITCH_FAILED;
         }
         pystate_save(&origin_impl->py, tstate);
         /* The unused end of the greenlet's frame memory stays untouched until it runs again:
@@ -88,7 +88,7 @@ g_switchstack(thread_state *ts, PyGreenlet *target, void *stack_far_marker, int 
     /* From here on, this may be another greenlet. Its locals were restored with its stack, and
      * `ts` and `tstate` are the same for every greenlet of this thread. */
     if (status == ZGL_STARTED) {
-        return 1;
+        return SWITCH_STARTED;
     }
     if (UNLIKELY(status == ZGL_ERR_NOMEM)) {
         Py_SETREF(ts->current, ts->origin);
@@ -100,10 +100,10 @@ g_switchstack(thread_state *ts, PyGreenlet *target, void *stack_far_marker, int 
             pystate_return_context(&IMPL(ts->current)->py, tstate);
         }
         PyErr_NoMemory();
-        return -1;
+        return SWITCH_FAILED;
     }
     pystate_restore(&IMPL(ts->current)->py, tstate, ts->use_tracing);
-    return 0;
+    return SWITCH_RESUMED;
 }
 
 /* The greenlet that switched here (a new reference, or NULL), taken from the thread state once
@@ -131,32 +131,23 @@ g_take_origin(thread_state *ts)
 static int
 g_take_passed(thread_state *ts, PyObject **value, PyObject **args, PyObject **kwargs)
 {
-    *value = ts->pass_value;
-    *args = ts->pass_args;
-    *kwargs = ts->pass_kwargs;
-    PyObject *exc_type = ts->pass_exc_type;
-    PyObject *exc_value = ts->pass_exc_value;
-    PyObject *exc_traceback = ts->pass_exc_traceback;
-    ts->pass_value = ts->pass_args = ts->pass_kwargs = NULL;
-    ts->pass_exc_type = ts->pass_exc_value = ts->pass_exc_traceback = NULL;
+    switch_payload passed = payload_take(&ts->passed);
     PyGreenlet *origin = g_take_origin(ts);
     if (ts->trace != NULL && origin != NULL) {
-        PyObject *event = (*value != NULL || *args != NULL) ? str_switch : str_throw;
+        PyObject *event = (passed.value != NULL || passed.args != NULL) ? str_switch : str_throw;
         if (g_call_trace(ts, event, origin, ts->current) < 0) {
             Py_XDECREF(origin);
-            Py_CLEAR(*value);
-            Py_CLEAR(*args);
-            Py_CLEAR(*kwargs);
-            Py_XDECREF(exc_type);
-            Py_XDECREF(exc_value);
-            Py_XDECREF(exc_traceback);
+            payload_clear(&passed);
             return -1;
         }
     }
     Py_XDECREF(origin);
-    if (*value == NULL && *args == NULL) {
+    *value = passed.value;
+    *args = passed.args;
+    *kwargs = passed.kwargs;
+    if (passed.value == NULL && passed.args == NULL) {
         Py_CLEAR(*kwargs);
-        PyErr_Restore(exc_type, exc_value, exc_traceback);
+        PyErr_Restore(passed.exc_type, passed.exc_value, passed.exc_traceback);
     }
     return 0;
 }
@@ -168,13 +159,13 @@ g_receive(thread_state *ts)
     if (LIKELY(ts->trace == NULL)) {
         /* Without a trace function, one value, or switch() without arguments, is returned as it
          * is: switch() returns (). */
-        PyObject *value = ts->pass_value;
+        PyObject *value = ts->passed.value;
         if (value != NULL) {
-            ts->pass_value = NULL;
+            ts->passed.value = NULL;
         }
-        else if (ts->pass_args == empty_tuple && ts->pass_kwargs == NULL) {
+        else if (ts->passed.args == empty_tuple && ts->passed.kwargs == NULL) {
             value = empty_tuple;
-            ts->pass_args = NULL;
+            ts->passed.args = NULL;
         }
         if (value != NULL) {
             Py_XDECREF(g_take_origin(ts));
@@ -198,65 +189,56 @@ static NOINLINE void g_run_and_die(thread_state *ts, PyGreenlet *self, PyObject 
                                    pystate_cframe *cframe);
 static PyObject *greenlet_get_run(PyGreenlet *self, void *closure);
 
-/* Starts `self`, whose stack will lie below `stack_far_marker` in the caller's frame. Returns 0
- * once something switches back to the original greenlet, 2 when `self` turned out to be
- * started already (the caller then switches normally), -1 with an exception set. The new
+/* Starts `self`, whose stack will lie below `stack_far_marker` in the caller's frame. Returns
+ * SWITCH_RESUMED once something switches back to the original greenlet, SWITCH_ALREADY_STARTED
+ * when `self` turned out to be started already, or SWITCH_FAILED. The new
  * greenlet runs inside this function and never returns from it: this function "returns twice"
  * only in the sense that the original greenlet returns from it later. */
-static NOINLINE int
+static NOINLINE switch_result
 g_initialstub(thread_state *ts, PyGreenlet *self, void *stack_far_marker, int dying)
 {
     /* Looking up `run` may run Python code, which may switch; keep what is being sent. */
-    PyObject *value = ts->pass_value, *args = ts->pass_args, *kwargs = ts->pass_kwargs;
-    PyObject *exc_type = ts->pass_exc_type, *exc_value = ts->pass_exc_value;
-    PyObject *exc_traceback = ts->pass_exc_traceback;
-    ts->pass_value = ts->pass_args = ts->pass_kwargs = NULL;
-    ts->pass_exc_type = ts->pass_exc_value = ts->pass_exc_traceback = NULL;
+    switch_payload passed = payload_take(&ts->passed);
     /* On the type itself `run` is the getset below (a data descriptor, which an instance
      * __dict__ cannot shadow); a subclass may define it any way it likes. */
     PyObject *run = Py_IS_TYPE(self, &PyGreenlet_Type)
                         ? greenlet_get_run(self, NULL)
                         : PyObject_GetAttr((PyObject *)self, str_run);
-    ts_clear_passed(ts);
-    ts->pass_value = value;
-    ts->pass_args = args;
-    ts->pass_kwargs = kwargs;
-    ts->pass_exc_type = exc_type;
-    ts->pass_exc_value = exc_value;
-    ts->pass_exc_traceback = exc_traceback;
+    payload_clear(&ts->passed);
+    ts->passed = passed;
     if (run == NULL) {
-        ts_clear_passed(ts);
-        return -1;
+        payload_clear(&ts->passed);
+        return SWITCH_FAILED;
     }
     if (g_state(self) != ZGL_PENDING) {
         Py_DECREF(run);
-        return 2;
+        return SWITCH_ALREADY_STARTED;
     }
     if (g_check_thread(ts, self) < 0) {
         Py_DECREF(run);
-        ts_clear_passed(ts);
-        return -1;
+        payload_clear(&ts->passed);
+        return SWITCH_FAILED;
     }
     greenlet_impl *impl = IMPL(self);
     /* The new greenlet's frame memory, taken now so that running out of it is an error of this
      * switch() call. */
     if (pystate_prepare_start(&impl->py, &ts->chunks) < 0) {
         Py_DECREF(run);
-        ts_clear_passed(ts);
-        return -1;
+        payload_clear(&ts->passed);
+        return SWITCH_FAILED;
     }
     Py_XSETREF(impl->main_greenlet, (PyGreenlet *)Py_NewRef(ts->main));
     pystate_cframe cframe;
-    int result = g_switchstack(ts, self, stack_far_marker, dying);
-    if (result == 1) {
+    switch_result result = g_switchstack(ts, self, stack_far_marker, dying);
+    if (result == SWITCH_STARTED) {
         g_run_and_die(ts, self, run, &cframe);
         /* not reached */
     }
-    if (result < 0) {
+    if (result == SWITCH_FAILED) {
         pystate_cancel_start(&impl->py, &ts->chunks);
         Py_CLEAR(impl->main_greenlet);
         Py_DECREF(run);
-        ts_clear_passed(ts);
+        payload_clear(&ts->passed);
     }
     return result;
 }
@@ -276,13 +258,13 @@ g_initialstub(thread_state *ts, PyGreenlet *self, void *stack_far_marker, int dy
  * and older call in a daemon thread that tries to run after the interpreter has finished,
  * unwinds the thread's stack through whatever greenlet is running, and would follow the stale
  * return address (a crash on s390x and riscv64). So the unwind tables say the stack ends here. */
-static NOINLINE int
+static NOINLINE switch_result
 g_start(thread_state *ts, PyGreenlet *target, int dying)
 {
     char *marker = __builtin_alloca(stack_allocations_hooked() ? 16 : GREENLET_START_GAP_BYTES);
     __asm__ volatile("" : : "r"(marker) : "memory");
     CFI_END_OF_STACK();
-    int result = g_initialstub(ts, target, marker, dying);
+    switch_result result = g_initialstub(ts, target, marker, dying);
     /* The gap (and the marker at its low end) stays part of this frame until here. */
     __asm__ volatile("" : : "r"(marker) : "memory");
     return result;
@@ -413,33 +395,27 @@ g_switch_holding(thread_state *ts, PyGreenlet *target, PyObject *value, PyObject
             }
             return g_build_value(args, kwargs);
         }
-        ts->pass_value = value;
-        ts->pass_args = args;
-        ts->pass_kwargs = kwargs;
-        ts->pass_exc_type = exc_type;
-        ts->pass_exc_value = exc_value;
-        ts->pass_exc_traceback = exc_traceback;
-        int result;
+        ts->passed = (switch_payload){value, args, kwargs, exc_type, exc_value, exc_traceback};
+        switch_result result;
         if (LIKELY(g_state(target) != ZGL_PENDING)) {
             result = g_switchstack(ts, target, NULL, dying);
         }
         else {
             result = g_start(ts, target, dying);
         }
-        if (UNLIKELY(result == 2)) {
+        if (UNLIKELY(result == SWITCH_ALREADY_STARTED)) {
             /* Code run during the start switched into `target` first; switch normally. */
-            value = ts->pass_value;
-            args = ts->pass_args;
-            kwargs = ts->pass_kwargs;
-            exc_type = ts->pass_exc_type;
-            exc_value = ts->pass_exc_value;
-            exc_traceback = ts->pass_exc_traceback;
-            ts->pass_value = ts->pass_args = ts->pass_kwargs = NULL;
-            ts->pass_exc_type = ts->pass_exc_value = ts->pass_exc_traceback = NULL;
+            switch_payload passed = payload_take(&ts->passed);
+            value = passed.value;
+            args = passed.args;
+            kwargs = passed.kwargs;
+            exc_type = passed.exc_type;
+            exc_value = passed.exc_value;
+            exc_traceback = passed.exc_traceback;
             continue;
         }
-        if (UNLIKELY(result < 0)) {
-            ts_clear_passed(ts);
+        if (UNLIKELY(result == SWITCH_FAILED)) {
+            payload_clear(&ts->passed);
             return NULL;
         }
         return g_receive(ts);

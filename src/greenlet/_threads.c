@@ -177,15 +177,24 @@ g_build_value(PyObject *args, PyObject *kwargs)
     return pair;
 }
 
-static void
-ts_clear_passed(thread_state *ts)
+/* Takes the payload out of `slot`, which is left empty. */
+static inline switch_payload
+payload_take(switch_payload *slot)
 {
-    Py_CLEAR(ts->pass_value);
-    Py_CLEAR(ts->pass_args);
-    Py_CLEAR(ts->pass_kwargs);
-    Py_CLEAR(ts->pass_exc_type);
-    Py_CLEAR(ts->pass_exc_value);
-    Py_CLEAR(ts->pass_exc_traceback);
+    switch_payload payload = *slot;
+    *slot = (switch_payload){0};
+    return payload;
+}
+
+static void
+payload_clear(switch_payload *payload)
+{
+    Py_CLEAR(payload->value);
+    Py_CLEAR(payload->args);
+    Py_CLEAR(payload->kwargs);
+    Py_CLEAR(payload->exc_type);
+    Py_CLEAR(payload->exc_value);
+    Py_CLEAR(payload->exc_traceback);
 }
 
 /* ==== greenlet objects ===================================================================== */
@@ -288,7 +297,7 @@ thread_state_release_leftover(PyGreenlet *main)
 static void
 thread_state_release(thread_state *ts)
 {
-    ts_clear_passed(ts);
+    payload_clear(&ts->passed);
     Py_CLEAR(ts->origin);
     Py_CLEAR(ts->trace);
     Py_CLEAR(ts->kill_list);
