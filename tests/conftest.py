@@ -177,6 +177,16 @@ def run_script(source, timeout=120, args=()):
 
 
 @pytest.fixture
+def no_uncollectable_garbage():
+    """The test adds nothing to ``gc.garbage``."""
+    gc.collect()
+    before = list(gc.garbage)
+    yield
+    gc.collect()
+    assert gc.garbage == before
+
+
+@pytest.fixture
 def script():
     """The :func:`run_script` helper as a fixture."""
     return run_script

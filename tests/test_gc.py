@@ -9,13 +9,8 @@ from greenlet import getcurrent
 from greenlet import greenlet as Greenlet
 
 
-@pytest.fixture(autouse=True)
-def no_uncollectable_garbage():
-    gc.collect()
-    before = list(gc.garbage)
-    yield
-    gc.collect()
-    assert gc.garbage == before
+# every test here leaves no uncollectable garbage (conftest.py)
+pytestmark = pytest.mark.usefixtures('no_uncollectable_garbage')
 
 
 def test_pending_greenlet_in_self_cycle_is_collected():

@@ -22,13 +22,8 @@ FRAMES_VISIBLE = sys.version_info >= (3, 11)
 CYCLES = 100
 
 
-@pytest.fixture(autouse=True)
-def no_uncollectable_garbage():
-    gc.collect()
-    before = list(gc.garbage)
-    yield
-    gc.collect()
-    assert gc.garbage == before
+# every test here leaves no uncollectable garbage (conftest.py)
+pytestmark = pytest.mark.usefixtures('no_uncollectable_garbage')
 
 
 # --------------------------------------------------------------------------
