@@ -422,3 +422,22 @@ def test_greenlet_of_another_thread_is_left_to_its_thread():
     if FRAMES_VISIBLE:
         assert log == [(True, 'token', False)]
         assert refs[0]() is None
+
+
+def test_removed_gc_callback_entry_comes_back():
+    # The greenlets a collection finds are ended by this package's gc.callbacks entry; code
+    # that empties gc.callbacks does not leave them queued for good.
+    saved = list(gc.callbacks)
+    log = []
+    try:
+        gc.callbacks.clear()
+        ref = through_locals(log, 0)
+        gc.collect()
+        if FRAMES_VISIBLE:
+            assert ref() is None and log == [(0, 0, False)]
+            assert len(gc.callbacks) == 1  # put back when the collection found the greenlet
+        else:
+            assert ref() is not None and log == []
+            ref().throw()
+    finally:
+        gc.callbacks[:] = saved

@@ -136,36 +136,6 @@ Greenlet_traverse(PyGreenlet *self, visitproc visit, void *arg)
     return pystate_traverse(&impl->py, visit, arg);
 }
 
-/* The collector found the greenlet in unreachable garbage (tp_finalize, PEP 442). A suspended
- * greenlet of this thread must end, with its finally blocks run while everything they use is
- * intact, but not now: the collector keeps its lists of garbage in its own C frames, which a
- * switch would move out of the way while objects freed by the greenlet unlink themselves from
- * those lists. So the greenlet is queued (which makes it, and the whole cycle, reachable again,
- * so that nothing is cleared) and ended by greenlet_end_found when the collection is over. A
- * freed greenlet is ended by Greenlet_dealloc instead (each time it is freed, not once per
- * object as a finalizer is): a subclass's dealloc that calls the finalizer first finds it does
- * nothing there. */
-static void
-Greenlet_finalize(PyGreenlet *self)
-{
-    greenlet_impl *impl = IMPL(self);
-    thread_state *ts = tls_state;
-    if (impl == NULL || impl->is_main || zgl_stack_state(&impl->stack) != ZGL_SUSPENDED ||
-        ts == NULL || g_thread(self) != ts || pystate_is_finalizing() ||
-        !pystate_finalizer_called_by_collector((PyObject *)self)) {
-        return;
-    }
-    PyObject *saved_type, *saved_value, *saved_traceback;
-    PyErr_Fetch(&saved_type, &saved_value, &saved_traceback);
-    if (ts->found_list == NULL) {
-        ts->found_list = PyList_New(0);
-    }
-    if (ts->found_list == NULL || PyList_Append(ts->found_list, (PyObject *)self) < 0) {
-        PyErr_Clear(); /* not queued: it stays in memory, as before 3.11 */
-    }
-    PyErr_Restore(saved_type, saved_value, saved_traceback);
-}
-
 /* Ends the greenlets Greenlet_finalize queued in this thread. Registered in gc.callbacks, so it
  * runs as each collection finishes, in the thread that collected. */
 static PyObject *
@@ -190,6 +160,61 @@ greenlet_end_found(PyObject *module, PyObject *const *items, Py_ssize_t nargs)
     }
     Py_RETURN_NONE;
 }
+
+/* The gc.callbacks entry that calls greenlet_end_found (made at module initialization). */
+static PyObject *end_found_callback;
+
+/* Puts end_found_callback in gc.callbacks if it is not there (also after code removed it). */
+static int
+gc_callback_register(void)
+{
+    PyObject *gc_module = PyImport_ImportModule("gc");
+    PyObject *callbacks = gc_module ? PyObject_GetAttrString(gc_module, "callbacks") : NULL;
+    Py_XDECREF(gc_module);
+    int result = -1;
+    if (callbacks != NULL && PyList_Check(callbacks)) {
+        int present = PySequence_Contains(callbacks, end_found_callback);
+        result = present != 0 ? present : PyList_Append(callbacks, end_found_callback);
+        result = result < 0 ? -1 : 0;
+    }
+    else if (callbacks != NULL) {
+        PyErr_SetString(PyExc_TypeError, "gc.callbacks is not a list");
+    }
+    Py_XDECREF(callbacks);
+    return result;
+}
+
+/* The collector found the greenlet in unreachable garbage (tp_finalize, PEP 442). A suspended
+ * greenlet of this thread must end, with its finally blocks run while everything they use is
+ * intact, but not now: the collector keeps its lists of garbage in its own C frames, which a
+ * switch would move out of the way while objects freed by the greenlet unlink themselves from
+ * those lists. So the greenlet is queued (which makes it, and the whole cycle, reachable again,
+ * so that nothing is cleared) and ended by greenlet_end_found when the collection is over. A
+ * freed greenlet is ended by Greenlet_dealloc instead (each time it is freed, not once per
+ * object as a finalizer is): a subclass's dealloc that calls the finalizer first finds it does
+ * nothing there. */
+static void
+Greenlet_finalize(PyGreenlet *self)
+{
+    greenlet_impl *impl = IMPL(self);
+    thread_state *ts = tls_state;
+    if (impl == NULL || impl->is_main || zgl_stack_state(&impl->stack) != ZGL_SUSPENDED ||
+        ts == NULL || g_thread(self) != ts || pystate_is_finalizing() ||
+        !pystate_finalizer_called_by_collector((PyObject *)self)) {
+        return;
+    }
+    PyObject *saved_type, *saved_value, *saved_traceback;
+    PyErr_Fetch(&saved_type, &saved_value, &saved_traceback);
+    if (ts->found_list == NULL) {
+        ts->found_list = PyList_New(0);
+    }
+    if (ts->found_list == NULL || PyList_Append(ts->found_list, (PyObject *)self) < 0 ||
+        gc_callback_register() < 0) {
+        PyErr_Clear(); /* not queued or not ended: it stays in memory, as before 3.11 */
+    }
+    PyErr_Restore(saved_type, saved_value, saved_traceback);
+}
+
 
 /* Drops what the greenlet refers to, for the collector or when it is freed. A greenlet still
  * suspended in a live thread (of another thread, or one that refused to end) may run again and

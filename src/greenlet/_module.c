@@ -420,15 +420,8 @@ PyInit__greenlet(void)
     static PyMethodDef end_found_def = {
         "_end_found_greenlets", (PyCFunction)(void (*)(void))greenlet_end_found, METH_FASTCALL,
         "gc callback: ends the suspended greenlets the collection found in garbage."};
-    PyObject *gc_module = PyImport_ImportModule("gc");
-    PyObject *callbacks = gc_module ? PyObject_GetAttrString(gc_module, "callbacks") : NULL;
-    PyObject *end_found = PyCFunction_New(&end_found_def, NULL);
-    int registered = callbacks != NULL && end_found != NULL && PyList_Check(callbacks) &&
-                     PyList_Append(callbacks, end_found) == 0;
-    Py_XDECREF(end_found);
-    Py_XDECREF(callbacks);
-    Py_XDECREF(gc_module);
-    if (!registered) {
+    end_found_callback = PyCFunction_New(&end_found_def, NULL);
+    if (end_found_callback == NULL || gc_callback_register() < 0) {
         goto failed;
     }
     if (module_add_new(module, "_C_API", PyCapsule_New(capi_table, "greenlet._C_API", NULL)) < 0 ||
