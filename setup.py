@@ -148,10 +148,9 @@ class CrossTarget:
             version = ()
         if len(version) not in (1, 2):
             raise SystemExit("MACOSX_DEPLOYMENT_TARGET=%r: expected X.Y" % minos)
-        version = (version + (0,))[:2]
-        if m.wheel_arch == "arm64":  # no arm64 Mac runs anything older
-            version = max(version, (11, 0))
-        self.minos = "%d.%d" % version
+        self.minos = "%d.%d" % (version + (0,))[:2]
+        if len(m.zig_archs) == 1:  # a thin wheel's tag never names a macOS its CPU cannot run
+            self.minos = targets.macos_image_minos(m.zig_archs[0], self.minos)
         self.platform_tag = targets.macos_tag(m, self.minos)
         self.triple = targets.macos_zig_target(m.zig_archs[0], self.minos)
         self.cpu = m.cpu or "baseline"
@@ -160,14 +159,7 @@ class CrossTarget:
         """(Zig target, CPU model) of each image to build: one, or two for universal2."""
         if not self.macos:
             return [(self.triple, self.cpu)]
-        thin = {r.zig_archs[0]: r for r in targets.MACOS if len(r.zig_archs) == 1}
-        result = []
-        for arch in self.macos.zig_archs:
-            minos = self.minos
-            if arch == "aarch64" and tuple(map(int, minos.split("."))) < (11, 0):
-                minos = "11.0"
-            result.append((targets.macos_zig_target(arch, minos), thin[arch].cpu))
-        return result
+        return targets.macos_images(self.macos, self.minos)
 
     def python_dll(self):
         return "python%d%d.dll" % sys.version_info[:2]

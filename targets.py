@@ -244,6 +244,10 @@ MACOS_UPSTREAM_PYTHON = "3.13"
 # the thin macOS row of each Zig architecture
 TARGET_OF_ZIG_ARCH = {"aarch64": "arm64-macos", "x86_64": "x86_64-macos"}
 
+# The first macOS that runs on an architecture, where that limits the deployment target: arm64
+# Macs start at 11.0.
+MACOS_FIRST = {"aarch64": "11.0"}
+
 
 def find_macos(word):
     """The macOS row that ``word`` names: our name or the wheel's architecture."""
@@ -262,6 +266,23 @@ def macos_tag(m, minos=None):
 def macos_zig_target(zig_arch, minos):
     """The Zig target of one image: the deployment target is its minimum OS version."""
     return "%s-macos.%s" % (zig_arch, minos)
+
+
+def macos_image_minos(zig_arch, minos):
+    """The minimum macOS of an image of ``zig_arch`` for deployment target ``minos`` (X.Y): the
+    target, raised to the first macOS that runs on that architecture."""
+    first = MACOS_FIRST.get(zig_arch)
+    if first and tuple(map(int, minos.split("."))) < tuple(map(int, first.split("."))):
+        return first
+    return minos
+
+
+def macos_images(m, minos):
+    """(Zig target, CPU model) of each image of row ``m``'s wheel for deployment target
+    ``minos``: one, or an arm64 and an x86_64 image for universal2 (each with its thin row's
+    CPU)."""
+    return [(macos_zig_target(arch, macos_image_minos(arch, minos)),
+             find_macos(TARGET_OF_ZIG_ARCH[arch]).cpu) for arch in m.zig_archs]
 
 
 # manylinux2014 is the legacy alias of manylinux_2_17 for these architectures.

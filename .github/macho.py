@@ -69,7 +69,11 @@ N_STAB, N_TYPE, N_EXT, N_UNDF = 0xE0, 0x0E, 0x01, 0x0
 NLIST_64 = struct.Struct("<IBBhQ")  # n_strx, n_type, n_sect, n_desc, n_value: 16 bytes
 
 LIBSYSTEM = "/usr/lib/libSystem.B.dylib"
-MACOS_ARM64_FIRST = (11, 0, 0)  # the first macOS release that runs on arm64
+# the first macOS release that runs on arm64 (targets.py, the table of targets)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import targets  # noqa: E402
+
+MACOS_ARM64_FIRST = tuple(map(int, targets.MACOS_FIRST["aarch64"].split("."))) + (0,)
 # Below this target, linkers (Apple's and Zig's) write LC_VERSION_MIN_MACOSX instead of
 # LC_BUILD_VERSION: the loader of those releases knows only the older command.
 BUILD_VERSION_FIRST = (10, 14, 0)

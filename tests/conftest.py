@@ -177,6 +177,16 @@ def run_script(source, timeout=120, args=()):
 
 
 @pytest.fixture
+def no_uncollectable_garbage():
+    """The test adds nothing to ``gc.garbage``."""
+    gc.collect()
+    before = list(gc.garbage)
+    yield
+    gc.collect()
+    assert gc.garbage == before
+
+
+@pytest.fixture
 def script():
     """The :func:`run_script` helper as a fixture."""
     return run_script
@@ -191,3 +201,32 @@ def _no_leftover_greenlet_trace():
         greenlet.settrace(None)
     if sys.getprofile() is not None:
         sys.setprofile(None)
+
+
+# ---- the build tools of .github/ and Zig, for the tests of those tools ----
+
+try:
+    import ziglang  # noqa: F401  (run as `sys.executable -m ziglang`)
+except ImportError:
+    HAVE_ZIG = False
+else:
+    HAVE_ZIG = True
+
+
+def load_github_tool(name):
+    """The script .github/<name>.py as a module (it is not a package)."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '.github', name + '.py')
+    spec = importlib.util.spec_from_file_location('greenlet_build_' + name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_zig(*args, cwd=None):
+    """Runs `zig ARGS` (the ziglang package) and fails the test if it fails."""
+    command = [sys.executable, '-m', 'ziglang', *args]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
+    if result.returncode != 0:
+        pytest.fail('%s failed:\n%s' % (' '.join(command), result.stderr))

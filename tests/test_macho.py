@@ -1,5 +1,4 @@
 """Tests of .github/macho.py on Mach-O images that Zig builds here for arm64 and x86_64 macOS."""
-import importlib.util
 import os
 import random
 import struct
@@ -9,18 +8,12 @@ import zipfile
 
 import pytest
 
-MACHO_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".github", "macho.py")
-_spec = importlib.util.spec_from_file_location("greenlet_build_macho", MACHO_PY)
-macho = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = macho
-_spec.loader.exec_module(macho)
+from conftest import HAVE_ZIG
+from conftest import load_github_tool
+from conftest import run_zig
 
-try:
-    import ziglang  # noqa: F401  (run below as `sys.executable -m ziglang`)
-except ImportError:
-    HAVE_ZIG = False
-else:
-    HAVE_ZIG = True
+macho = load_github_tool("macho")
+MACHO_PY = macho.__file__
 EXTRA_INSTALL_NAME = "/opt/extra/lib/libextra.dylib"
 UNIVERSAL2_WHEEL = "greenlet-9.9-cp311-cp311-macosx_11_0_universal2.whl"
 ARM64_WHEEL = "greenlet-9.9-cp311-cp311-macosx_11_0_arm64.whl"
@@ -45,10 +38,7 @@ def zig_cc(directory, out, source, *flags):
     with open(source_path, "wb") as f:
         f.write(source)
     out_path = os.path.join(directory, out)
-    command = [sys.executable, "-m", "ziglang", "cc", *flags, "-o", out_path, source_path]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.fail("%s failed:\n%s" % (" ".join(command), result.stderr))
+    run_zig("cc", *flags, "-o", out_path, source_path)
     return out_path
 
 

@@ -92,7 +92,7 @@ def test_greenlet_type_identity():
 
 
 def test_class_attributes():
-    expected = ['GreenletExit', '__bool__', '__dict__', '__doc__', '__getstate__',
+    expected = ['GreenletExit', '__bool__', '__del__', '__dict__', '__doc__', '__getstate__',
                 '__init__', '__new__', '__repr__', '_stack_saved', 'dead',
                 'error', 'getcurrent', 'gettrace', 'gr_context', 'gr_frame',
                 'parent', 'run', 'settrace', 'switch', 'throw']

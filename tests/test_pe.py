@@ -1,24 +1,15 @@
 """Tests of .github/pe.py on Windows DLLs that Zig builds here (x86_64 and x86 Windows)."""
-import importlib.util
 import os
-import subprocess
 import sys
 import zipfile
 
 import pytest
 
-PE_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".github", "pe.py")
-_spec = importlib.util.spec_from_file_location("greenlet_build_pe", PE_PY)
-pe = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = pe
-_spec.loader.exec_module(pe)
+from conftest import HAVE_ZIG
+from conftest import load_github_tool
+from conftest import run_zig as zig
 
-try:
-    import ziglang  # noqa: F401  (run below as `sys.executable -m ziglang`)
-except ImportError:
-    HAVE_ZIG = False
-else:
-    HAVE_ZIG = True
+pe = load_github_tool("pe")
 
 MODULE_C = b"""
 #include <string.h>
@@ -32,13 +23,6 @@ __declspec(dllimport) int __stdcall WSAGetLastError(void);
 __declspec(dllexport) int socket_error(void) { return WSAGetLastError(); }
 """
 NO_INIT_C = b"__declspec(dllexport) int something(void) { return 1; }\n"
-
-
-def zig(*args, cwd):
-    command = [sys.executable, "-m", "ziglang", *args]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
-    if result.returncode != 0:
-        pytest.fail("%s failed:\n%s" % (" ".join(command), result.stderr))
 
 
 def build_dll(directory, name, source, target, python_dll="python313.dll", *flags):

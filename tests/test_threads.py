@@ -1,7 +1,9 @@
 """Greenlets and OS threads: one main greenlet per thread, no switching
 across threads, and clean release of greenlets whose thread is gone."""
+import gc
 import sysconfig
 import threading
+import weakref
 
 import pytest
 
@@ -282,6 +284,39 @@ def test_greenlets_outliving_their_thread_are_released(thread_baseline):
     assert pending == 0
     # Nothing runs inside a greenlet whose thread no longer exists.
     assert finally_log == []
+
+
+def test_locals_of_greenlets_outliving_their_thread_are_freed(thread_baseline):
+    # The frames of a greenlet that can never resume release what they refer to, through
+    # nested calls too (before 3.11 the C calls evaluating them held each frame).
+    class Marker:
+        pass
+
+    markers = []
+
+    def in_thread():
+        def inner(depth):
+            marker = Marker()
+            markers.append(weakref.ref(marker))
+            if depth:
+                return inner(depth - 1)
+            return getcurrent().parent.switch()
+
+        kept = []
+        for _ in range(5):
+            g = Greenlet(inner)
+            g.switch(3)
+            kept.append(g)
+        return kept
+
+    thread_baseline.main_greenlets_may_outlive_thread = True
+    survivors = run_in_thread(in_thread)
+    assert wait_until(lambda: all(g.dead for g in survivors))
+    assert len(markers) == 20
+    del survivors[:]
+    settle()
+    gc.collect()
+    assert [ref() for ref in markers] == [None] * 20
 
 
 def test_many_threads_with_many_greenlets_ending_together(thread_baseline):

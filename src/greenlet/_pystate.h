@@ -3,7 +3,9 @@
  * version. Each greenlet keeps its own copy of the fields below; a switch saves the outgoing
  * greenlet's copy from the thread state and loads the incoming one's.
  *
- * Included once, by _greenlet.c, after Python.h.
+ * Included once, by _greenlet.h, after Python.h. Every CPython-version gate and every use of the
+ * interpreter's internals is here or in the two headers it includes (_pystate_chunks.h,
+ * _pystate_frames.h).
  */
 #ifndef GREENLET_PYSTATE_H
 #define GREENLET_PYSTATE_H
@@ -39,6 +41,7 @@
 #define GREENLET_C_RECURSION (GREENLET_PY312 && !GREENLET_PY314)
 
 #if !GREENLET_PY311
+#  include <frameobject.h> /* the frame object's fields (f_back, f_code) */
 typedef CFrame _PyCFrame; /* the 3.10 name of the C frame record */
 #endif
 
@@ -51,56 +54,12 @@ typedef CFrame _PyCFrame; /* the 3.10 name of the C frame record */
 #    include "internal/pycore_interpframe_structs.h"
 #    include "internal/pycore_stackref.h"
 #  endif
+#  if GREENLET_PY315
+#    include "internal/pycore_gc.h" /* _PyGC_VisitFrameStack, exported from 3.15 */
+#  endif
 #endif
 
-/* Root chunks of the interpreter's data stack (the memory Python frames live in, 3.11 and
- * newer) for the greenlets a thread starts. CPython would map a fresh 16 KiB chunk for each new
- * greenlet at its first call, and unmap it when the greenlet ends; here the chunks are carved
- * from larger mappings and finished greenlets' chunks are kept for the next ones, so starting a
- * greenlet makes no system call. Chunks beyond the kept ones are unmapped one by one.
- * Windows releases only whole allocations (VirtualFree), so there each mapping is one chunk,
- * taken from the interpreter's arena allocator (VirtualAlloc, as for its own chunks). */
-#define PYSTATE_CHUNK_BYTES (16 * 1024)
-#define PYSTATE_CHUNKS_KEPT 16
-#if GREENLET_PY311 && defined(_WIN32)
-#  define PYSTATE_CHUNKS_PER_MAP 1
-static void *
-pystate_map(size_t bytes)
-{
-    PyObjectArenaAllocator allocator;
-    PyObject_GetArenaAllocator(&allocator);
-    return allocator.alloc(allocator.ctx, bytes);
-}
-static void
-pystate_unmap(void *memory, size_t bytes)
-{
-    PyObjectArenaAllocator allocator;
-    PyObject_GetArenaAllocator(&allocator);
-    allocator.free(allocator.ctx, memory, bytes);
-}
-#elif GREENLET_PY311
-#  include <sys/mman.h>
-#  define PYSTATE_CHUNKS_PER_MAP 64
-static void *
-pystate_map(size_t bytes)
-{
-    void *memory = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return memory == MAP_FAILED ? NULL : memory;
-}
-static void
-pystate_unmap(void *memory, size_t bytes)
-{
-    munmap(memory, bytes);
-}
-#endif
-typedef struct pystate_chunks {
-#if GREENLET_PY311
-    _PyStackChunk *free[PYSTATE_CHUNKS_KEPT];
-    char *fresh;                        /* the never used rest of the latest mapping */
-    size_t fresh_count;                 /* chunks there */
-#endif
-    int count;
-} pystate_chunks;
+#include "_pystate_chunks.h"
 
 /* A link of the interpreter's frame chain rewritten while its greenlet is suspended. */
 typedef struct frame_link {
@@ -280,6 +239,83 @@ pystate_unhide_frames(pystate *state)
 }
 #endif
 
+/* ---- what the rest of the glue asks of the interpreter ----------------------------------- */
+
+/* Whether the interpreter is shutting down (public API from 3.13). */
+#if GREENLET_PY313
+#  define pystate_is_finalizing() Py_IsFinalizing()
+#else
+#  define pystate_is_finalizing() _Py_IsFinalizing()
+#endif
+
+/* The keyword arguments of a vectorcall as a new dict. */
+#define pystate_kwargs_dict(values, kwnames) _PyStack_AsDict((values), (kwnames))
+
+/* Tracing and profiling are off while a greenlet trace function runs, as while a sys.settrace
+ * function runs. */
+static inline void
+pystate_enter_tracing(PyThreadState *tstate)
+{
+#if GREENLET_PY311
+    PyThreadState_EnterTracing(tstate);
+#else
+    tstate->tracing++;
+    tstate->cframe->use_tracing = 0;
+#endif
+}
+
+static inline void
+pystate_leave_tracing(PyThreadState *tstate)
+{
+#if GREENLET_PY311
+    PyThreadState_LeaveTracing(tstate);
+#else
+    tstate->tracing--;
+    tstate->cframe->use_tracing = (tstate->tracing <= 0 &&
+                                   (tstate->c_tracefunc != NULL || tstate->c_profilefunc != NULL));
+#endif
+}
+
+/* Replaces the running greenlet's context with `context` (a new reference, or NULL). */
+static inline void
+pystate_set_running_context(PyThreadState *tstate, PyObject *context)
+{
+    Py_XSETREF(tstate->context, context);
+    tstate->context_ver++;
+}
+
+/* A finishing greenlet keeps its context (gr_context stays readable): it moves from the thread
+ * state to the greenlet's state, and back if the switch out fails. */
+static inline void
+pystate_keep_context(pystate *state, PyThreadState *tstate)
+{
+    Py_XSETREF(state->context, tstate->context);
+    tstate->context = NULL;
+    tstate->context_ver++;
+}
+
+static inline void
+pystate_return_context(pystate *state, PyThreadState *tstate)
+{
+    tstate->context = state->context;
+    state->context = NULL;
+}
+
+/* The thread state's trashcan nesting, for tests (before 3.13; later versions keep it
+ * elsewhere). */
+#if !GREENLET_PY313
+#  define PYSTATE_HAS_TRASH_DELETE_NESTING 1
+static inline long
+pystate_trash_delete_nesting(PyThreadState *tstate)
+{
+#  if GREENLET_PY312
+    return tstate->trash.delete_nesting;
+#  else
+    return tstate->trash_delete_nesting;
+#  endif
+}
+#endif
+
 /* ---- the switch --------------------------------------------------------------------------- */
 
 /* Prepares the outgoing greenlet; may fail (and then nothing was changed). Creates no Python
@@ -451,86 +487,6 @@ typedef _PyCFrame pystate_cframe;
 typedef char pystate_cframe;
 #endif
 
-#if GREENLET_PY311
-/* A chunk the interpreter allocated (with its arena allocator, as it frees its own). */
-static void
-pystate_free_interpreter_chunk(_PyStackChunk *chunk)
-{
-    PyObjectArenaAllocator allocator;
-    PyObject_GetArenaAllocator(&allocator);
-    if (allocator.free != NULL) {
-        allocator.free(allocator.ctx, chunk, chunk->size);
-    }
-}
-
-/* Gives back one of our root chunks: kept for the next greenlet, or unmapped. `chunks` is the
- * cache of the thread it belongs to, or NULL from another thread or after that thread ended. */
-static void
-pystate_chunk_give(pystate_chunks *chunks, _PyStackChunk *chunk)
-{
-    if (chunks != NULL && chunks->count < PYSTATE_CHUNKS_KEPT) {
-        chunks->free[chunks->count++] = chunk;
-    }
-    else {
-        pystate_unmap(chunk, PYSTATE_CHUNK_BYTES);
-    }
-}
-
-/* One of our root chunks, or NULL when no memory can be mapped. */
-static _PyStackChunk *
-pystate_chunk_take(pystate_chunks *chunks)
-{
-    if (chunks->count > 0) {
-        return chunks->free[--chunks->count];
-    }
-    if (chunks->fresh_count == 0) {
-        void *memory = pystate_map((size_t)PYSTATE_CHUNK_BYTES * PYSTATE_CHUNKS_PER_MAP);
-        if (memory == NULL) {
-            return NULL;
-        }
-        chunks->fresh = memory;
-        chunks->fresh_count = PYSTATE_CHUNKS_PER_MAP;
-    }
-    _PyStackChunk *chunk = (_PyStackChunk *)chunks->fresh;
-    chunks->fresh += PYSTATE_CHUNK_BYTES;
-    chunks->fresh_count--;
-    return chunk;
-}
-
-/* Frees a greenlet's chain of chunks: `root` is ours, the others the interpreter's. */
-static void
-pystate_release_chunks(_PyStackChunk *chunk, _PyStackChunk *root, pystate_chunks *chunks)
-{
-    while (chunk != NULL) {
-        _PyStackChunk *previous = chunk->previous;
-        if (chunk == root) {
-            pystate_chunk_give(chunks, chunk);
-        }
-        else {
-            pystate_free_interpreter_chunk(chunk);
-        }
-        chunk = previous;
-    }
-}
-#endif
-
-static void
-pystate_chunks_clear(pystate_chunks *chunks)
-{
-#if GREENLET_PY311
-    while (chunks->count > 0) {
-        pystate_unmap(chunks->free[--chunks->count], PYSTATE_CHUNK_BYTES);
-    }
-    if (chunks->fresh_count > 0) {
-        pystate_unmap(chunks->fresh, (size_t)PYSTATE_CHUNK_BYTES * chunks->fresh_count);
-        chunks->fresh = NULL;
-        chunks->fresh_count = 0;
-    }
-#else
-    (void)chunks;
-#endif
-}
-
 /* Before a greenlet starts: takes the root chunk its frames will live in. -1 with MemoryError
  * set when there is no memory. */
 static int
@@ -624,132 +580,6 @@ pystate_finish(PyThreadState *tstate, pystate *state, pystate_chunks *chunks)
 #endif
 }
 
-/* ---- a greenlet that will never resume ------------------------------------------------ */
-
-#if GREENLET_PY311
-#  if GREENLET_PY314
-#    define pystate_frame_code_clear(frame) PyStackRef_CLEAR((frame)->f_executable)
-#    define pystate_frame_func_clear(frame) PyStackRef_CLEAR((frame)->f_funcobj)
-#    define pystate_frame_stack_size(frame) ((int)((frame)->stackpointer - (frame)->localsplus))
-#    define pystate_frame_slot_clear(frame, index) PyStackRef_CLEAR((frame)->localsplus[index])
-#    define pystate_frame_stack_reset(frame) ((frame)->stackpointer = (frame)->localsplus)
-#  else
-#    if GREENLET_PY313
-#      define pystate_frame_code_clear(frame) Py_CLEAR((frame)->f_executable)
-#    else
-#      define pystate_frame_code_clear(frame) Py_CLEAR((frame)->f_code)
-#    endif
-#    if GREENLET_PY312
-#      define pystate_frame_func_clear(frame) Py_CLEAR((frame)->f_funcobj)
-#    else
-#      define pystate_frame_func_clear(frame) Py_CLEAR((frame)->f_func)
-#    endif
-/* Before 3.14 the interpreter does not store the evaluation stack depth of a running frame at
- * every call, so only the fast locals (always valid) are released; the evaluation stack of a
- * frame suspended in a call is left as it is. */
-#    if GREENLET_PY313
-#      define pystate_frame_stack_size(frame)                                                \
-           (PyCode_Check((frame)->f_executable)                                              \
-                ? ((PyCodeObject *)(frame)->f_executable)->co_nlocalsplus : 0)
-#    else
-#      define pystate_frame_stack_size(frame) ((frame)->f_code->co_nlocalsplus)
-#    endif
-#    define pystate_frame_slot_clear(frame, index) Py_CLEAR((frame)->localsplus[index])
-#    define pystate_frame_stack_reset(frame) ((void)0)
-#  endif
-
-/* Releases what the interpreter frames of a suspended greenlet that will never resume hold
- * (locals, evaluation stack, function, code), as returning from them would have. A frame whose
- * frame object is referenced from elsewhere keeps everything, and then so does the greenlet's
- * data-stack memory, which that object still points into (it is never freed). Only frames in
- * the data stack are touched; the C stack they ran on may be gone. */
-static void
-pystate_clear_frames(pystate *state)
-{
-    int releasable = 1;
-    for (struct _PyInterpreterFrame *frame = state->current_frame; frame != NULL;
-         frame = frame->previous) {
-        if (frame->owner != FRAME_OWNED_BY_THREAD) {
-            continue; /* a generator's frame belongs to the generator */
-        }
-        if (frame->frame_obj != NULL && Py_REFCNT(frame->frame_obj) > 1) {
-            releasable = 0;
-            continue;
-        }
-        int size = pystate_frame_stack_size(frame);
-        for (int index = 0; index < size; index++) {
-            pystate_frame_slot_clear(frame, index);
-        }
-        pystate_frame_stack_reset(frame);
-        Py_CLEAR(frame->f_locals);
-        Py_CLEAR(frame->frame_obj);
-        pystate_frame_func_clear(frame);
-        pystate_frame_code_clear(frame);
-    }
-    state->current_frame = NULL;
-    state->links_count = 0;
-    if (!releasable) {
-        state->datastack_chunk = NULL;
-        state->root_chunk = NULL;
-    }
-}
-#else
-static void
-pystate_clear_frames(pystate *state)
-{
-    Py_CLEAR(state->top_frame);
-}
-#endif
-
-/* A suspended greenlet will never run again: drop what it held. `chunks` is the cache of the
- * thread it ran on, or NULL when that thread has ended. */
-static void
-pystate_discard(pystate *state, pystate_chunks *chunks)
-{
-#if GREENLET_PY311
-    _PyStackChunk *chunk = state->datastack_chunk;
-    state->datastack_chunk = NULL;
-    state->current_frame = NULL;
-    pystate_release_chunks(chunk, state->root_chunk, chunks);
-    state->root_chunk = NULL;
-#else
-    (void)chunks;
-    Py_CLEAR(state->top_frame);
-#endif
-    state->links_count = 0;
-    Py_CLEAR(state->context);
-#if GREENLET_PY311
-    Py_CLEAR(state->exc_state.exc_value);
-#else
-    Py_CLEAR(state->exc_state.exc_type);
-    Py_CLEAR(state->exc_state.exc_value);
-    Py_CLEAR(state->exc_state.exc_traceback);
-#endif
-    state->exc_info = NULL;
-}
-
-static void
-pystate_free(pystate *state)
-{
-    if (state->links != &state->links_first) {
-        PyMem_Free(state->links);
-    }
-    state->links = NULL;
-    state->links_capacity = 0;
-}
-
-static int
-pystate_traverse(pystate *state, visitproc visit, void *arg)
-{
-    Py_VISIT(state->context);
-#if GREENLET_PY311
-    Py_VISIT(state->exc_state.exc_value);
-#else
-    Py_VISIT(state->exc_state.exc_type);
-    Py_VISIT(state->exc_state.exc_value);
-    Py_VISIT(state->exc_state.exc_traceback);
-#endif
-    return 0;
-}
+#include "_pystate_frames.h"
 
 #endif /* GREENLET_PYSTATE_H */

@@ -18,7 +18,7 @@
  * kinds of pyconfig.h (Linux's Py_PYCONFIG_H, Windows' Py_CONFIG_H) are defined here, so the
  * `#include "pyconfig.h"` in Python.h adds nothing, whichever interpreter's headers are used.
  *
- * _greenlet.c checks the sizes against the real C types with _Static_assert, so a target where
+ * _greenlet.h checks the sizes against the real C types with _Static_assert, so a target where
  * a rule does not hold fails to compile instead of producing a module with the wrong layout.
  */
 #ifndef GREENLET_TARGET_H

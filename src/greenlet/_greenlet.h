@@ -1,0 +1,141 @@
+/*
+ * _greenlet.h: what the parts of the _greenlet extension share: the includes, the checks that
+ * the target's pyconfig facts and the published PyGreenlet layout hold, the two records behind
+ * a greenlet (greenlet_impl) and a thread (thread_state), and the module's globals.
+ *
+ * The extension is one translation unit, _greenlet.c, which includes this header and then each
+ * part in order; every function is static, so the compiler sees the whole switch path at once.
+ */
+#ifndef GREENLET_INTERNAL_H
+#define GREENLET_INTERNAL_H
+
+#define PY_SSIZE_T_CLEAN
+#include "_target.h"
+#include <Python.h>
+#include <structmember.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include "_osthread.h"
+#include "_pystate.h"
+#define GREENLET_MODULE
+#include "greenlet.h"
+#include "zgl.h"
+
+/* _target.h sets these from the compiler's target; hold them against the real C types. */
+_Static_assert(SIZEOF_SHORT == sizeof(short) && SIZEOF_INT == sizeof(int) &&
+               SIZEOF_LONG == sizeof(long) && SIZEOF_LONG_LONG == sizeof(long long) &&
+               SIZEOF_FLOAT == sizeof(float) && SIZEOF_DOUBLE == sizeof(double) &&
+               SIZEOF_LONG_DOUBLE == sizeof(long double) && SIZEOF_VOID_P == sizeof(void *) &&
+               SIZEOF_SIZE_T == sizeof(size_t) && SIZEOF_UINTPTR_T == sizeof(uintptr_t) &&
+               SIZEOF_WCHAR_T == sizeof(wchar_t) && SIZEOF_TIME_T == sizeof(time_t),
+               "pyconfig.h type sizes do not match the target");
+#ifndef _WIN32
+_Static_assert(SIZEOF_PTHREAD_T == sizeof(pthread_t), "pyconfig.h's pthread_t size is wrong");
+#endif
+_Static_assert(ALIGNOF_LONG == _Alignof(long) && ALIGNOF_SIZE_T == _Alignof(size_t),
+               "pyconfig.h alignments do not match the target");
+
+/* C subclasses (gevent's, built with Cython) put their fields right after this struct. */
+_Static_assert(sizeof(PyGreenlet) == sizeof(PyObject) + 3 * sizeof(void *),
+               "PyGreenlet must keep its published layout: PyObject_HEAD and three pointers");
+
+#if defined(__GNUC__) || defined(__clang__)
+#  define NOINLINE __attribute__((noinline))
+#else
+#  define NOINLINE
+#endif
+
+/* ==== types ================================================================================ */
+
+typedef struct thread_state thread_state;
+
+/* What a switch hands its target (new references): one value, which a suspended switch()
+ * returns as it is and run is called with; or a tuple of arguments and a dict of keywords or
+ * NULL; or, when value and args are both NULL, the exception in exc_*. */
+typedef struct switch_payload {
+    PyObject *value;
+    PyObject *args;
+    PyObject *kwargs;
+    PyObject *exc_type;
+    PyObject *exc_value;
+    PyObject *exc_traceback;
+} switch_payload;
+
+/* How an attempt to move to another greenlet ended, in the greenlet that made it. */
+typedef enum switch_result {
+    SWITCH_FAILED = -1,         /* nothing moved; an exception is set */
+    SWITCH_RESUMED = 0,         /* moved, and something switched back here since */
+    SWITCH_STARTED = 1,         /* running as the greenlet just started (never seen by its starter) */
+    SWITCH_ALREADY_STARTED = 2, /* the target was started meanwhile: switch to it normally */
+} switch_result;
+
+typedef struct greenlet_impl {
+    zgl_stack stack;
+    pystate py;
+    PyObject *run;                   /* while pending */
+    /* The call a started greenlet is making, held here rather than only by its C frames, so that
+     * a greenlet that can never resume (its thread ended) still releases them. */
+    PyObject *call_run;
+    PyObject *call_args;
+    PyObject *call_kwargs;
+    PyGreenlet *parent;              /* NULL for a main greenlet */
+    PyGreenlet *final_target;        /* finished greenlets: where their last switch went */
+    PyGreenlet *main_greenlet;       /* started greenlets: their thread's main greenlet */
+    _Atomic(thread_state *) thread;  /* main greenlets: their thread, NULL once it ended */
+    int is_main;
+} greenlet_impl;
+
+struct thread_state {
+    zgl_thread zthread;
+    PyGreenlet *main;                /* strong */
+    PyGreenlet *current;             /* strong */
+    PyObject *trace;                 /* strong, or NULL */
+    PyObject *kill_list;             /* greenlets released by other threads, to kill here */
+    PyObject *found_list;            /* suspended greenlets found in garbage, ended after the
+                                      * collection (Greenlet_finalize) */
+    gl_mutex kill_lock;              /* guards kill_list against other threads */
+    /* A switch in progress: where it comes from and what the target receives. */
+    PyGreenlet *origin;              /* strong while set */
+    switch_payload passed;
+    int use_tracing;
+    pystate_chunks chunks;           /* interpreter data-stack chunks for new greenlets */
+    thread_state *next_ended;
+};
+
+#define IMPL(g) ((greenlet_impl *)((PyGreenlet *)(g))->pimpl)
+
+static PyTypeObject PyGreenlet_Type;
+static PyTypeObject PyGreenletUnswitchable_Type;
+static PyObject *PyExc_GreenletError;
+static PyObject *PyExc_GreenletExit;
+static PyObject *str_run;
+static PyObject *str_switch;
+static PyObject *str_throw;
+static PyObject *empty_tuple;
+
+/* The running thread's state. With glibc, the initial-exec model makes reading it a single
+ * instruction instead of a call to __tls_get_addr (glibc keeps static TLS room for modules
+ * loaded later); elsewhere the default model is used. */
+#if defined(__GLIBC__) && (defined(__GNUC__) || defined(__clang__))
+static _Thread_local thread_state *tls_state __attribute__((tls_model("initial-exec")));
+#else
+static _Thread_local thread_state *tls_state;
+#endif
+static gl_exit_key tls_key;
+
+static gl_mutex ended_lock = GL_MUTEX_INIT;
+static thread_state *ended_threads;
+static Py_ssize_t ended_count;
+static _Atomic Py_ssize_t total_main_greenlets;
+static _Atomic long long optional_cleanup_clocks; /* -1: disabled */
+
+static zgl_allocator stack_allocator;
+
+static PyObject *g_switch(thread_state *ts, PyGreenlet *target, PyObject *value, PyObject *args,
+                          PyObject *kwargs, int dying);
+static thread_state *thread_state_get(void);
+static int g_dead_observed(PyGreenlet *self);
+
+#endif /* GREENLET_INTERNAL_H */

@@ -1,0 +1,436 @@
+/*
+ * _module.c (part of _greenlet.c): the module. A greenlet type whose switches can be made to
+ * fail (for tests), the C API capsule of greenlet.h, the module functions and the module's
+ * initialization.
+ */
+
+/* ==== a greenlet whose switches can be made to fail, for tests ============================ */
+
+typedef struct {
+    PyGreenlet base;
+    char force_switch_error;
+    char force_slp_switch_error;
+} PyGreenletUnswitchable;
+
+static PyObject *
+unswitchable_switch(PyGreenlet *self, PyObject *const *items, size_t nargsf, PyObject *kwnames)
+{
+    PyGreenletUnswitchable *unswitchable = (PyGreenletUnswitchable *)self;
+    if (unswitchable->force_slp_switch_error) {
+        Py_FatalError("greenlet: the stack switch failed (forced by force_slp_switch_error)");
+    }
+    if (unswitchable->force_switch_error) {
+        PyErr_SetString(PyExc_SystemError,
+                        g_started(self) ? "Failed to switch stacks into a running greenlet."
+                                        : "Failed to switch stacks into a greenlet for the first time.");
+        return NULL;
+    }
+    return greenlet_switch(self, items, nargsf, kwnames);
+}
+
+static PyMemberDef Unswitchable_members[] = {
+    {"force_switch_error", T_BOOL, offsetof(PyGreenletUnswitchable, force_switch_error), 0,
+     "When true, the next switch into this greenlet raises SystemError instead of switching."},
+    {"force_slp_switch_error", T_BOOL, offsetof(PyGreenletUnswitchable, force_slp_switch_error), 0,
+     "When true, the next switch into this greenlet makes the low-level switch fail, which ends "
+     "the process with a fatal error."},
+    {NULL}
+};
+
+static PyMethodDef Unswitchable_methods[] = {
+    {"switch", (PyCFunction)(void (*)(void))unswitchable_switch, METH_FASTCALL | METH_KEYWORDS,
+     "Like greenlet.switch, unless a forced failure is set."},
+    {NULL}
+};
+
+static PyTypeObject PyGreenletUnswitchable_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "greenlet._greenlet.UnswitchableGreenlet",
+    .tp_basicsize = sizeof(PyGreenletUnswitchable),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A greenlet whose switches can be made to fail; for tests.",
+    .tp_methods = Unswitchable_methods,
+    .tp_members = Unswitchable_members,
+};
+
+/* ==== C API ================================================================================ */
+
+static PyGreenlet *
+capi_getcurrent(void)
+{
+    if (pystate_is_finalizing()) {
+        PyErr_SetString(PyExc_RuntimeError, "greenlet is being finalized");
+        return NULL;
+    }
+    thread_state *ts = thread_state_get();
+    return ts ? (PyGreenlet *)Py_NewRef(ts->current) : NULL;
+}
+
+static int
+capi_check(PyGreenlet *g)
+{
+    if (g == NULL || !PyObject_TypeCheck((PyObject *)g, &PyGreenlet_Type)) {
+        PyErr_BadArgument();
+        return -1;
+    }
+    return 0;
+}
+
+static PyGreenlet *
+capi_new(PyObject *run, PyGreenlet *parent)
+{
+    PyGreenlet *g = (PyGreenlet *)Greenlet_new(&PyGreenlet_Type, NULL, NULL);
+    if (g == NULL) {
+        return NULL;
+    }
+    if (run != NULL) {
+        Py_XSETREF(IMPL(g)->run, Py_NewRef(run));
+    }
+    /* As in greenlet(run, parent=None): None keeps the current greenlet as the parent. */
+    if (parent != NULL && (PyObject *)parent != Py_None &&
+        greenlet_set_parent(g, (PyObject *)parent, NULL) < 0) {
+        Py_DECREF(g);
+        return NULL;
+    }
+    return g;
+}
+
+static PyObject *
+capi_switch(PyGreenlet *g, PyObject *args, PyObject *kwargs)
+{
+    if (capi_check(g) < 0) {
+        return NULL;
+    }
+    thread_state *ts = thread_state_get();
+    if (ts == NULL) {
+        return NULL;
+    }
+    if (args == NULL) {
+        args = empty_tuple;
+    }
+    if (kwargs == NULL || !PyDict_Check(kwargs)) {
+        kwargs = NULL;
+    }
+    /* A tuple subclass may run code when measured: hold the objects first. */
+    Py_INCREF(args);
+    Py_XINCREF(kwargs);
+    return g_switch(ts, g, NULL, args, kwargs, 0);
+}
+
+static PyObject *
+capi_throw(PyGreenlet *g, PyObject *type, PyObject *value, PyObject *traceback)
+{
+    if (capi_check(g) < 0) {
+        return NULL;
+    }
+    if (g_set_thrown(type, value, traceback) < 0) {
+        return NULL;
+    }
+    return g_throw_current(g);
+}
+
+static int
+capi_set_parent(PyGreenlet *g, PyGreenlet *parent)
+{
+    if (g == NULL || !PyObject_TypeCheck((PyObject *)g, &PyGreenlet_Type)) {
+        PyErr_Format(PyExc_TypeError, "GreenletChecker: Expected any type of greenlet, not %s",
+                     g ? Py_TYPE(g)->tp_name : "NULL");
+        return -1;
+    }
+    return greenlet_set_parent(g, (PyObject *)parent, NULL);
+}
+
+static int
+capi_main(PyGreenlet *g)
+{
+    return capi_check(g) < 0 ? -1 : IMPL(g)->is_main;
+}
+
+static int
+capi_started(PyGreenlet *g)
+{
+    return capi_check(g) < 0 ? -1 : g_started(g);
+}
+
+static int
+capi_active(PyGreenlet *g)
+{
+    return capi_check(g) < 0 ? -1 : g_active(g);
+}
+
+static PyGreenlet *
+capi_get_parent(PyGreenlet *g)
+{
+    if (capi_check(g) < 0) {
+        return NULL;
+    }
+    return (PyGreenlet *)Py_XNewRef(IMPL(g)->parent);
+}
+
+static void *capi_table[PyGreenlet_API_pointers];
+
+/* ==== module functions ===================================================================== */
+
+/* getcurrent() through vectorcall, which the interpreter calls more directly than a
+ * no-argument function. */
+static PyObject *
+module_getcurrent(PyObject *module, PyObject *const *items, Py_ssize_t nargs)
+{
+    if (UNLIKELY(nargs != 0)) {
+        PyErr_Format(PyExc_TypeError, "getcurrent() takes no arguments (%zd given)", nargs);
+        return NULL;
+    }
+    thread_state *ts = tls_state;
+    if (LIKELY(ts != NULL && __atomic_load_n(&ts->kill_list, __ATOMIC_ACQUIRE) == NULL &&
+               !pystate_is_finalizing())) {
+        return Py_NewRef((PyObject *)ts->current);
+    }
+    return (PyObject *)capi_getcurrent();
+}
+
+static PyObject *
+module_enable_optional_cleanup(PyObject *module, PyObject *flag)
+{
+    int enable = PyObject_IsTrue(flag);
+    if (enable < 0) {
+        return NULL;
+    }
+    if (!enable) {
+        atomic_store(&optional_cleanup_clocks, -1);
+    }
+    else {
+        long long expected = -1;
+        atomic_compare_exchange_strong(&optional_cleanup_clocks, &expected, 0);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+module_get_clocks_used(PyObject *module, PyObject *unused)
+{
+    long long clocks = atomic_load(&optional_cleanup_clocks);
+    if (clocks < 0) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromLongLong(clocks);
+}
+
+static PyObject *
+module_get_pending_cleanup_count(PyObject *module, PyObject *unused)
+{
+    gl_mutex_lock(&ended_lock);
+    Py_ssize_t count = ended_count;
+    gl_mutex_unlock(&ended_lock);
+    return PyLong_FromSsize_t(count);
+}
+
+static PyObject *
+module_get_total_main_greenlets(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromSsize_t(atomic_load(&total_main_greenlets));
+}
+
+static PyObject *
+module_set_thread_local(PyObject *module, PyObject *args)
+{
+    PyObject *key, *value;
+    if (!PyArg_ParseTuple(args, "OO:set_thread_local", &key, &value)) {
+        return NULL;
+    }
+    PyObject *dict = PyThreadState_GetDict();
+    if (dict == NULL || PyDict_SetItem(dict, key, value) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "no thread state dictionary");
+        }
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+#ifdef PYSTATE_HAS_TRASH_DELETE_NESTING
+static PyObject *
+module_get_tstate_trash_delete_nesting(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromLong(pystate_trash_delete_nesting(PyThreadState_Get()));
+}
+#endif
+
+static PyObject *
+module_fail_stack_allocations(PyObject *module, PyObject *count)
+{
+    long long left = PyLong_AsLongLong(count);
+    if (left == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (left < -1) {
+        PyErr_SetString(PyExc_ValueError, "count must be -1 (never fail) or at least 0");
+        return NULL;
+    }
+    long long previous = atomic_exchange(&stack_allocations_left, left);
+    return PyLong_FromLongLong(previous);
+}
+
+static PyMethodDef module_methods[] = {
+    {"_fail_stack_allocations_after", module_fail_stack_allocations, METH_O,
+     "_fail_stack_allocations_after(count) -> previous count\n\nFor tests: let `count` more "
+     "stack-copy allocations succeed, then fail every one (the switch that needed it raises "
+     "MemoryError); meanwhile every stack copy is a heap allocation. -1 restores normal "
+     "allocation."},
+    {"getcurrent", (PyCFunction)(void (*)(void))module_getcurrent, METH_FASTCALL,
+     "getcurrent() -> greenlet\n\nThe greenlet running in the calling thread."},
+    {"settrace", module_settrace, METH_O,
+     "settrace(callback) -> previous callback\n\nCall callback(event, (origin, target)) on every "
+     "switch in this thread; event is 'switch' or 'throw'. None removes it."},
+    {"gettrace", module_gettrace, METH_NOARGS,
+     "gettrace() -> callback or None\n\nThe calling thread's switch callback."},
+    {"enable_optional_cleanup", module_enable_optional_cleanup, METH_O,
+     "enable_optional_cleanup(flag)\n\nTurn the extra cleanup of ended threads on or off."},
+    {"get_clocks_used_doing_optional_cleanup", module_get_clocks_used, METH_NOARGS,
+     "get_clocks_used_doing_optional_cleanup() -> int or None\n\nProcessor clocks spent in the "
+     "optional cleanup, or None when it is off."},
+    {"get_pending_cleanup_count", module_get_pending_cleanup_count, METH_NOARGS,
+     "get_pending_cleanup_count() -> int\n\nEnded threads whose greenlets are not released yet."},
+    {"get_total_main_greenlets", module_get_total_main_greenlets, METH_NOARGS,
+     "get_total_main_greenlets() -> int\n\nMain greenlets alive in the process."},
+    {"set_thread_local", module_set_thread_local, METH_VARARGS,
+     "set_thread_local(key, value)\n\nStore value in the thread state dictionary."},
+#ifdef PYSTATE_HAS_TRASH_DELETE_NESTING
+    {"get_tstate_trash_delete_nesting", module_get_tstate_trash_delete_nesting, METH_NOARGS,
+     "get_tstate_trash_delete_nesting() -> int\n\nThe thread state's trashcan nesting."},
+#endif
+    {NULL}
+};
+
+static struct PyModuleDef greenlet_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "greenlet._greenlet",
+    .m_doc = "Lightweight coroutines switching on one C stack.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+static int
+module_add_constants(PyObject *module)
+{
+    if (PyModule_AddIntConstant(module, "GREENLET_USE_GC", 1) < 0 ||
+        PyModule_AddIntConstant(module, "GREENLET_USE_TRACING", 1) < 0 ||
+        PyModule_AddIntConstant(module, "GREENLET_USE_CONTEXT_VARS", 1) < 0 ||
+        PyModule_AddIntConstant(module, "GREENLET_USE_STANDARD_THREADING", 1) < 0 ||
+        PyModule_AddIntConstant(module, "CLOCKS_PER_SEC", CLOCKS_PER_SEC) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Adds `value` (a new reference, or NULL after a failure) to the module. */
+static int
+module_add_new(PyObject *module, const char *name, PyObject *value)
+{
+    if (value == NULL) {
+        return -1;
+    }
+    int result = PyModule_AddObjectRef(module, name, value);
+    Py_DECREF(value);
+    return result;
+}
+
+PyMODINIT_FUNC
+PyInit__greenlet(void)
+{
+    if (gl_exit_key_create(&tls_key, thread_state_ended) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot create the greenlet thread key");
+        return NULL;
+    }
+    stack_allocator.realloc = allocator_realloc;
+    stack_allocator.free = allocator_free;
+    str_run = PyUnicode_InternFromString("run");
+    str_switch = PyUnicode_InternFromString("switch");
+    str_throw = PyUnicode_InternFromString("throw");
+    empty_tuple = PyTuple_New(0);
+    if (str_run == NULL || str_switch == NULL || str_throw == NULL || empty_tuple == NULL) {
+        return NULL;
+    }
+    if (PyType_Ready(&PyGreenlet_Type) < 0) {
+        return NULL;
+    }
+    PyGreenletUnswitchable_Type.tp_base = &PyGreenlet_Type;
+    PyGreenletUnswitchable_Type.tp_traverse = PyGreenlet_Type.tp_traverse;
+    PyGreenletUnswitchable_Type.tp_clear = PyGreenlet_Type.tp_clear;
+    if (PyType_Ready(&PyGreenletUnswitchable_Type) < 0) {
+        return NULL;
+    }
+    PyExc_GreenletError = PyErr_NewExceptionWithDoc(
+        "greenlet.error",
+        "Raised by an operation that greenlets cannot do, above all a switch to a greenlet that "
+        "belongs to another thread, to one whose thread has exited, or to one whose parent chain "
+        "no longer leads to a main greenlet.",
+        NULL, NULL);
+    PyExc_GreenletExit = PyErr_NewExceptionWithDoc(
+        "greenlet.GreenletExit",
+        "Raised inside a greenlet to ask it to finish. It derives from BaseException, so a plain "
+        "'except Exception' does not swallow it. If it escapes the greenlet's run, the greenlet "
+        "dies and the exception object is given to the parent as the result of its switch() "
+        "instead of being raised there.",
+        PyExc_BaseException, NULL);
+    if (PyExc_GreenletError == NULL || PyExc_GreenletExit == NULL) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&greenlet_module);
+    if (module == NULL) {
+        return NULL;
+    }
+#ifdef Py_GIL_DISABLED
+    /* Switching is per thread, and what threads share is locked or atomic. */
+    if (PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED) < 0) {
+        goto failed;
+    }
+#endif
+    if (module_add_constants(module) < 0 ||
+        PyModule_AddObjectRef(module, "greenlet", (PyObject *)&PyGreenlet_Type) < 0 ||
+        PyModule_AddObjectRef(module, "UnswitchableGreenlet",
+                              (PyObject *)&PyGreenletUnswitchable_Type) < 0 ||
+        PyModule_AddObjectRef(module, "error", PyExc_GreenletError) < 0 ||
+        PyModule_AddObjectRef(module, "GreenletExit", PyExc_GreenletExit) < 0) {
+        goto failed;
+    }
+    static const char *class_names[] = {"getcurrent", "error", "GreenletExit", "settrace",
+                                        "gettrace", NULL};
+    for (const char **name = class_names; *name != NULL; name++) {
+        PyObject *value = PyObject_GetAttrString(module, *name);
+        if (value == NULL || PyDict_SetItemString(PyGreenlet_Type.tp_dict, *name, value) < 0) {
+            Py_XDECREF(value);
+            goto failed;
+        }
+        Py_DECREF(value);
+    }
+    PyType_Modified(&PyGreenlet_Type);
+    capi_table[PyGreenlet_Type_NUM] = (void *)&PyGreenlet_Type;
+    capi_table[PyExc_GreenletError_NUM] = (void *)PyExc_GreenletError;
+    capi_table[PyExc_GreenletExit_NUM] = (void *)PyExc_GreenletExit;
+    capi_table[PyGreenlet_New_NUM] = (void *)capi_new;
+    capi_table[PyGreenlet_GetCurrent_NUM] = (void *)capi_getcurrent;
+    capi_table[PyGreenlet_Throw_NUM] = (void *)capi_throw;
+    capi_table[PyGreenlet_Switch_NUM] = (void *)capi_switch;
+    capi_table[PyGreenlet_SetParent_NUM] = (void *)capi_set_parent;
+    capi_table[PyGreenlet_MAIN_NUM] = (void *)capi_main;
+    capi_table[PyGreenlet_STARTED_NUM] = (void *)capi_started;
+    capi_table[PyGreenlet_ACTIVE_NUM] = (void *)capi_active;
+    capi_table[PyGreenlet_GET_PARENT_NUM] = (void *)capi_get_parent;
+    /* greenlet_end_found runs after every collection (see Greenlet_finalize). */
+    static PyMethodDef end_found_def = {
+        "_end_found_greenlets", (PyCFunction)(void (*)(void))greenlet_end_found, METH_FASTCALL,
+        "gc callback: ends the suspended greenlets the collection found in garbage."};
+    end_found_callback = PyCFunction_New(&end_found_def, NULL);
+    if (end_found_callback == NULL || gc_callback_register() < 0) {
+        goto failed;
+    }
+    if (module_add_new(module, "_C_API", PyCapsule_New(capi_table, "greenlet._C_API", NULL)) < 0 ||
+        module_add_new(module, "_switch_name", PyUnicode_FromString(zgl_switch_name())) < 0 ||
+        module_add_new(module, "_build_info", PyUnicode_FromString(zgl_build_info())) < 0) {
+        goto failed;
+    }
+    return module;
+failed:
+    Py_DECREF(module);
+    return NULL;
+}
