@@ -1,8 +1,14 @@
 //! Chooses the stack switch for the target being compiled, by processor and operating system.
-//! Every file in arch/ exports the same names: `switchStack` (the naked switch), `name`,
-//! `frame_size_bytes`, `stack_align_bytes`, `red_zone_bytes` and `near_offset_bytes` (bytes
-//! above the stack pointer that belong to the callee save area of the calls the switch makes,
-//! and so are never part of a saved stack).
+//! Every file in arch/ exports the same names: `SwitchStack` (the naked switch, made for the two
+//! callbacks it calls, `save(thread, sp)` and `restore(thread, sp)` with the C calling
+//! convention; switch.zig passes its own), `name`, `frame_size_bytes`, `stack_align_bytes`,
+//! `red_zone_bytes` and `near_offset_bytes` (bytes above the stack pointer that belong to the
+//! callee save area of the calls the switch makes, and so are never part of a saved stack).
+//!
+//! `SwitchStack` returns a struct declared as a local constant, not the struct itself: a
+//! returned struct's name spells out the arguments, while this one gives the switch a bare
+//! symbol name (`arch.<file>.SwitchStack.Switch.switchStack`), which the riscv64 and ppc64le
+//! assemblers need where the tests call it.
 //!
 //! A file serves one calling convention. Where two systems share a convention but differ in
 //! details (unwind directives, a reserved register), the file branches on `builtin.os.tag` at
@@ -46,7 +52,7 @@ fn unsupported() noreturn {
         @tagName(builtin.os.tag) ++ "; supported targets: " ++ supported);
 }
 
-pub const switchStack = implementation.switchStack;
+pub const SwitchStack = implementation.SwitchStack;
 pub const name = implementation.name;
 pub const frame_size_bytes = implementation.frame_size_bytes;
 pub const stack_align_bytes = implementation.stack_align_bytes;

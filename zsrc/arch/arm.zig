@@ -19,7 +19,6 @@
 //! 52: d14, 60: d15, 68: r4, 72: r5, 76: r6, 80: r7, 84: r8, 88: r9, 92: r10, 96: r11, 100: lr.
 
 const builtin = @import("builtin");
-const transfer = @import("../switch.zig");
 
 pub const name = "arm AAPCS VFP (naked)";
 pub const frame_size_bytes = 1 * 4 + 8 * 8 + 9 * 4;
@@ -31,30 +30,40 @@ comptime {
     if (!builtin.cpu.has(.arm, .vfp2)) @compileError("zgl: the arm switch needs VFP (d8-d15)");
 }
 
-pub fn switchStack() callconv(.naked) void {
-    asm volatile (
-        \\ push {r4-r11, lr}
-        \\ vpush {d8-d15}
-        \\ sub sp, sp, #4
-        \\ vmrs r4, fpscr
-        \\ str r4, [sp]
-        // r4 = thread; r0 = thread, r1 = sp: save returns the stack pointer to use.
-        \\ mov r4, r0
-        \\ mov r1, sp
-        \\ bl %[save]
-        // The stack above sp is garbage until restore returns.
-        \\ mov sp, r0
-        \\ mov r0, r4
-        \\ mov r1, sp
-        \\ bl %[restore]
-        // The stack is restored: reload the target's registers and return its status in r0.
-        \\ ldr r1, [sp]
-        \\ vmsr fpscr, r1
-        \\ add sp, sp, #4
-        \\ vpop {d8-d15}
-        \\ pop {r4-r11, pc}
-        :
-        : [save] "X" (&transfer.switchStackSave),
-          [restore] "X" (&transfer.switchStackRestore),
-    );
+/// The naked switch; `save` and `restore` are the callbacks that "Calls out" names.
+pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
+    // Named, so that the switch gets a bare symbol name (see arch.zig).
+    const Switch = struct {
+        pub fn switchStack() callconv(.naked) void {
+            asm volatile (code
+                :
+                : [save] "X" (&save),
+                  [restore] "X" (&restore),
+            );
+        }
+    };
+    return Switch;
 }
+
+const code =
+    \\ push {r4-r11, lr}
+    \\ vpush {d8-d15}
+    \\ sub sp, sp, #4
+    \\ vmrs r4, fpscr
+    \\ str r4, [sp]
+    // r4 = thread; r0 = thread, r1 = sp: save returns the stack pointer to use.
+    \\ mov r4, r0
+    \\ mov r1, sp
+    \\ bl %[save]
+    // The stack above sp is garbage until restore returns.
+    \\ mov sp, r0
+    \\ mov r0, r4
+    \\ mov r1, sp
+    \\ bl %[restore]
+    // The stack is restored: reload the target's registers and return its status in r0.
+    \\ ldr r1, [sp]
+    \\ vmsr fpscr, r1
+    \\ add sp, sp, #4
+    \\ vpop {d8-d15}
+    \\ pop {r4-r11, pc}
+;

@@ -34,7 +34,6 @@
 //! unused on Linux), 12: edi, 16: esi, 20: ebx, 24: ebp, 28: return address.
 
 const builtin = @import("builtin");
-const transfer = @import("../switch.zig");
 
 /// Windows keeps a chain of exception handler records per stack, from fs:[0].
 const windows = builtin.os.tag == .windows;
@@ -75,59 +74,69 @@ pub fn setExceptionChain(record: u32) void {
         : .{ .memory = true });
 }
 
-pub noinline fn switchStack() callconv(.naked) void {
-    asm volatile (
-        \\ pushl %%ebp
-        \\ pushl %%ebx
-        \\ pushl %%esi
-        \\ pushl %%edi
-        \\ .if %[windows:c]
-        \\ pushl %%fs:0
-        \\ subl $8, %%esp
-        \\ .else
-        \\ subl $12, %%esp
-        \\ .endif
-        \\ .if %[sse:c]
-        \\ stmxcsr 0(%%esp)
-        \\ .endif
-        \\ fnstcw 4(%%esp)
-        // ebx = thread, the first argument: above the 28 bytes pushed and the return address.
-        \\ movl 32(%%esp), %%ebx
-        // save(thread, esp) returns the stack pointer to use; 16 bytes of arguments keep the
-        // alignment.
-        \\ movl %%esp, %%eax
-        \\ subl $8, %%esp
-        \\ pushl %%eax
-        \\ pushl %%ebx
-        \\ calll %[save:P]
-        // The stack above esp is garbage until restore returns.
-        \\ movl %%eax, %%esp
-        \\ subl $8, %%esp
-        \\ pushl %%eax
-        \\ pushl %%ebx
-        \\ calll %[restore:P]
-        \\ addl $16, %%esp
-        // The stack is restored: reload the target's registers (and SEH chain head), and return
-        // its status in eax.
-        \\ .if %[sse:c]
-        \\ ldmxcsr 0(%%esp)
-        \\ .endif
-        \\ fldcw 4(%%esp)
-        \\ .if %[windows:c]
-        \\ addl $8, %%esp
-        \\ popl %%fs:0
-        \\ .else
-        \\ addl $12, %%esp
-        \\ .endif
-        \\ popl %%edi
-        \\ popl %%esi
-        \\ popl %%ebx
-        \\ popl %%ebp
-        \\ retl
-        :
-        : [save] "X" (&transfer.switchStackSave),
-          [restore] "X" (&transfer.switchStackRestore),
-          [sse] "i" (@intFromBool(saves_mxcsr)),
-          [windows] "i" (@intFromBool(windows)),
-    );
+/// The naked switch; `save` and `restore` are the callbacks that "Calls out" names.
+pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
+    // Named, so that the switch gets a bare symbol name (see arch.zig).
+    const Switch = struct {
+        pub noinline fn switchStack() callconv(.naked) void {
+            asm volatile (code
+                :
+                : [save] "X" (&save),
+                  [restore] "X" (&restore),
+                  [sse] "i" (@intFromBool(saves_mxcsr)),
+                  [windows] "i" (@intFromBool(windows)),
+            );
+        }
+    };
+    return Switch;
 }
+
+const code =
+    \\ pushl %%ebp
+    \\ pushl %%ebx
+    \\ pushl %%esi
+    \\ pushl %%edi
+    \\ .if %[windows:c]
+    \\ pushl %%fs:0
+    \\ subl $8, %%esp
+    \\ .else
+    \\ subl $12, %%esp
+    \\ .endif
+    \\ .if %[sse:c]
+    \\ stmxcsr 0(%%esp)
+    \\ .endif
+    \\ fnstcw 4(%%esp)
+    // ebx = thread, the first argument: above the 28 bytes pushed and the return address.
+    \\ movl 32(%%esp), %%ebx
+    // save(thread, esp) returns the stack pointer to use; 16 bytes of arguments keep the
+    // alignment.
+    \\ movl %%esp, %%eax
+    \\ subl $8, %%esp
+    \\ pushl %%eax
+    \\ pushl %%ebx
+    \\ calll %[save:P]
+    // The stack above esp is garbage until restore returns.
+    \\ movl %%eax, %%esp
+    \\ subl $8, %%esp
+    \\ pushl %%eax
+    \\ pushl %%ebx
+    \\ calll %[restore:P]
+    \\ addl $16, %%esp
+    // The stack is restored: reload the target's registers (and SEH chain head), and return
+    // its status in eax.
+    \\ .if %[sse:c]
+    \\ ldmxcsr 0(%%esp)
+    \\ .endif
+    \\ fldcw 4(%%esp)
+    \\ .if %[windows:c]
+    \\ addl $8, %%esp
+    \\ popl %%fs:0
+    \\ .else
+    \\ addl $12, %%esp
+    \\ .endif
+    \\ popl %%edi
+    \\ popl %%esi
+    \\ popl %%ebx
+    \\ popl %%ebp
+    \\ retl
+;
