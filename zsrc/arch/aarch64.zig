@@ -44,6 +44,7 @@ pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
                   [restore] "X" (&restore),
                   [self] "X" (&switchStack),
                   [windows] "i" (@intFromBool(windows)),
+                  [frame] "i" (frame_size_bytes),
             );
         }
     };
@@ -54,7 +55,7 @@ const code =
     \\ .if %[windows:c]
     \\ .seh_proc %[self]
     \\ .endif
-    \\ sub sp, sp, #22 * 8
+    \\ sub sp, sp, #%[frame:c]
     \\ stp x19, x20, [sp, #0 * 8]
     \\ stp x21, x22, [sp, #2 * 8]
     \\ stp x23, x24, [sp, #4 * 8]
@@ -66,7 +67,7 @@ const code =
     \\ stp d12, d13, [sp, #16 * 8]
     \\ stp d14, d15, [sp, #18 * 8]
     \\ .if %[windows:c]
-    \\ .seh_stackalloc 22 * 8
+    \\ .seh_stackalloc %[frame:c]
     \\ .seh_save_regp x19, 0 * 8
     \\ .seh_save_regp x21, 2 * 8
     \\ .seh_save_regp x23, 4 * 8
@@ -106,7 +107,7 @@ const code =
     \\ ldp x23, x24, [sp, #4 * 8]
     \\ ldp x21, x22, [sp, #2 * 8]
     \\ ldp x19, x20, [sp, #0 * 8]
-    \\ add sp, sp, #22 * 8
+    \\ add sp, sp, #%[frame:c]
     \\ .if %[windows:c]
     \\ .seh_save_fregp d14, 18 * 8
     \\ .seh_save_fregp d12, 16 * 8
@@ -118,7 +119,7 @@ const code =
     \\ .seh_save_regp x23, 4 * 8
     \\ .seh_save_regp x21, 2 * 8
     \\ .seh_save_regp x19, 0 * 8
-    \\ .seh_stackalloc 22 * 8
+    \\ .seh_stackalloc %[frame:c]
     \\ .seh_endepilogue
     \\ .endif
     \\ ret

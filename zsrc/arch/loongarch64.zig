@@ -42,6 +42,7 @@ pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
                 :
                 : [save] "X" (&save),
                   [restore] "X" (&restore),
+                  [frame] "i" (frame_size_bytes),
             );
         }
     };
@@ -49,7 +50,7 @@ pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
 }
 
 const code =
-    \\ addi.d $sp, $sp, -20 * 8
+    \\ addi.d $sp, $sp, -%[frame:c]
     \\ st.d $ra, $sp, 0 * 8
     \\ st.d $fp, $sp, 1 * 8
     \\ st.d $s0, $sp, 2 * 8
@@ -103,6 +104,6 @@ const code =
     \\ ld.d $s0, $sp, 2 * 8
     \\ ld.d $fp, $sp, 1 * 8
     \\ ld.d $ra, $sp, 0 * 8
-    \\ addi.d $sp, $sp, 20 * 8
+    \\ addi.d $sp, $sp, %[frame:c]
     \\ jr $ra
 ;

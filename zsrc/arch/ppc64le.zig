@@ -37,6 +37,7 @@ pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
                 :
                 : [save] "X" (&save),
                   [restore] "X" (&restore),
+                  [frame] "i" (frame_size_bytes),
             );
         }
     };
@@ -45,7 +46,7 @@ pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
 
 const code =
     \\ mflr 0
-    \\ stdu 1, -560(1)
+    \\ stdu 1, -%[frame:c](1)
     \\ std 0, 536(1)
     \\ std 2, 528(1)
     \\ .irp n, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
@@ -102,6 +103,6 @@ const code =
     \\ ld 2, 528(1)
     \\ ld 0, 536(1)
     \\ mtlr 0
-    \\ addi 1, 1, 560
+    \\ addi 1, 1, %[frame:c]
     \\ blr
 ;

@@ -34,6 +34,7 @@ pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
                 :
                 : [save] "X" (&save),
                   [restore] "X" (&restore),
+                  [frame] "i" (frame_size_bytes),
             );
         }
     };
@@ -41,7 +42,7 @@ pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
 }
 
 const code =
-    \\ addi sp, sp, -26 * 8
+    \\ addi sp, sp, -%[frame:c]
     \\ sd ra, 0 * 8(sp)
     \\ sd s0, 1 * 8(sp)
     \\ sd s1, 2 * 8(sp)
@@ -102,6 +103,6 @@ const code =
     \\ ld s1, 2 * 8(sp)
     \\ ld s0, 1 * 8(sp)
     \\ ld ra, 0 * 8(sp)
-    \\ addi sp, sp, 26 * 8
+    \\ addi sp, sp, %[frame:c]
     \\ ret
 ;

@@ -34,6 +34,7 @@ pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
                 :
                 : [save] "X" (&save),
                   [restore] "X" (&restore),
+                  [frame] "i" (frame_size_bytes),
             );
         }
     };
@@ -41,7 +42,7 @@ pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
 }
 
 const code =
-    \\ aghi %%r15, -304
+    \\ aghi %%r15, -%[frame:c]
     \\ stmg %%r6, %%r14, 160(%%r15)
     \\ std %%f8, 232(%%r15)
     \\ std %%f9, 240(%%r15)
@@ -72,6 +73,6 @@ const code =
     \\ ld %%f9, 240(%%r15)
     \\ ld %%f8, 232(%%r15)
     \\ lmg %%r6, %%r14, 160(%%r15)
-    \\ aghi %%r15, 304
+    \\ aghi %%r15, %[frame:c]
     \\ br %%r14
 ;

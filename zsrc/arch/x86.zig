@@ -33,16 +33,31 @@
 //! Frame (offset: contents): 0: MXCSR, 4: x87 control word, 8: the SEH chain head (Windows;
 //! unused on Linux), 12: edi, 16: esi, 20: ebx, 24: ebp, 28: return address.
 
+const std = @import("std");
 const builtin = @import("builtin");
 
 /// Windows keeps a chain of exception handler records per stack, from fs:[0].
 const windows = builtin.os.tag == .windows;
 
 pub const name = if (windows) "x86 Windows cdecl (naked)" else "x86 System V i386 (naked)";
-pub const frame_size_bytes = 7 * 4 + 4;
+/// The return address, the pushed registers and the control area.
+pub const frame_size_bytes = 4 + pushed_registers * 4 + control_bytes;
 pub const stack_align_bytes = if (windows) 4 else 16;
 pub const red_zone_bytes = 0;
 pub const near_offset_bytes = 0;
+
+/// The frame below the return address: what `code` pushes, then the control area for MXCSR,
+/// the x87 control word and the SEH chain head (pushed into its top on Windows).
+const pushed_registers = 4;
+const control_bytes = 12;
+
+comptime {
+    // Only the registers are popped (pushes also pass the callbacks' arguments).
+    @setEvalBranchQuota(10_000);
+    if (std.mem.count(u8, code, "popl %%e") != pushed_registers) {
+        @compileError("pushed_registers differs from what code pops");
+    }
+}
 
 /// MXCSR exists only on CPUs with SSE; the switch saves it whenever the target has it.
 const saves_mxcsr = builtin.cpu.has(.x86, .sse);
@@ -85,6 +100,8 @@ pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
                   [restore] "X" (&restore),
                   [sse] "i" (@intFromBool(saves_mxcsr)),
                   [windows] "i" (@intFromBool(windows)),
+                  [control] "i" (control_bytes),
+                  [frame] "i" (frame_size_bytes),
             );
         }
     };
@@ -98,16 +115,16 @@ const code =
     \\ pushl %%edi
     \\ .if %[windows:c]
     \\ pushl %%fs:0
-    \\ subl $8, %%esp
+    \\ subl $%[control:c] - 4, %%esp
     \\ .else
-    \\ subl $12, %%esp
+    \\ subl $%[control:c], %%esp
     \\ .endif
     \\ .if %[sse:c]
     \\ stmxcsr 0(%%esp)
     \\ .endif
     \\ fnstcw 4(%%esp)
-    // ebx = thread, the first argument: above the 28 bytes pushed and the return address.
-    \\ movl 32(%%esp), %%ebx
+    // ebx = thread, the first argument: right above the frame.
+    \\ movl %[frame:c](%%esp), %%ebx
     // save(thread, esp) returns the stack pointer to use; 16 bytes of arguments keep the
     // alignment.
     \\ movl %%esp, %%eax
@@ -129,10 +146,10 @@ const code =
     \\ .endif
     \\ fldcw 4(%%esp)
     \\ .if %[windows:c]
-    \\ addl $8, %%esp
+    \\ addl $%[control:c] - 4, %%esp
     \\ popl %%fs:0
     \\ .else
-    \\ addl $12, %%esp
+    \\ addl $%[control:c], %%esp
     \\ .endif
     \\ popl %%edi
     \\ popl %%esi

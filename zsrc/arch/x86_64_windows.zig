@@ -23,11 +23,28 @@
 //! ..., 176: xmm15 (xmm<n> at 32 + (n - 6) * 16), 192: MXCSR, 196: x87 control word, 200: r15,
 //! 208: r14, 216: r13, 224: r12, 232: rdi, 240: rsi, 248: rbx, 256: rbp, 264: return address.
 
+const std = @import("std");
+
 pub const name = "x86_64 Microsoft x64 (naked)";
-pub const frame_size_bytes = 8 * 8 + 200 + 8;
+/// The return address, the pushed registers and the area below them.
+pub const frame_size_bytes = 8 + pushed_registers * 8 + area_bytes;
 pub const stack_align_bytes = 16;
 pub const red_zone_bytes = 0;
 pub const near_offset_bytes = 32;
+
+/// The frame below the return address: what `code` pushes, then the area it reserves for the
+/// shadow space, xmm6-xmm15, MXCSR and the x87 control word.
+const pushed_registers = 8;
+const area_bytes = near_offset_bytes + 10 * 16 + 8;
+
+comptime {
+    @setEvalBranchQuota(10_000);
+    const pushes = std.mem.count(u8, code, "pushq");
+    const pops = std.mem.count(u8, code, "popq");
+    if (pushes != pushed_registers or pops != pushed_registers) {
+        @compileError("pushed_registers differs from what code pushes and pops");
+    }
+}
 
 /// The naked switch; `save` and `restore` are the callbacks that "Calls out" names.
 pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
@@ -39,6 +56,7 @@ pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
                 : [save] "X" (&save),
                   [restore] "X" (&restore),
                   [self] "X" (&switchStack),
+                  [area] "i" (area_bytes),
             );
         }
     };
@@ -63,8 +81,8 @@ const code =
     \\ .seh_pushreg %%r14
     \\ pushq %%r15
     \\ .seh_pushreg %%r15
-    \\ subq $200, %%rsp
-    \\ .seh_stackalloc 200
+    \\ subq %[area], %%rsp
+    \\ .seh_stackalloc %[area:c]
     \\ movaps %%xmm6, 32(%%rsp)
     \\ .seh_savexmm %%xmm6, 32
     \\ movaps %%xmm7, 48(%%rsp)
@@ -110,7 +128,7 @@ const code =
     \\ movaps 144(%%rsp), %%xmm13
     \\ movaps 160(%%rsp), %%xmm14
     \\ movaps 176(%%rsp), %%xmm15
-    \\ addq $200, %%rsp
+    \\ addq %[area], %%rsp
     \\ popq %%r15
     \\ popq %%r14
     \\ popq %%r13
