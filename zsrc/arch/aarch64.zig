@@ -29,6 +29,7 @@ pub const frame_size_bytes = 22 * 8;
 pub const stack_align_bytes = 16;
 pub const red_zone_bytes = 0;
 pub const near_offset_bytes = 0;
+pub const dwarf_return_column: ?u16 = 30; // x30 (lr); Windows has no DWARF CFI
 
 /// Windows unwinds through tables of unwind codes, which the `.seh_*` directives build.
 const windows = builtin.os.tag == .windows;

@@ -27,6 +27,7 @@ pub const frame_size_bytes = control_bytes + vfp_registers * 8 + core_registers 
 pub const stack_align_bytes = 8;
 pub const red_zone_bytes = 0;
 pub const near_offset_bytes = 0;
+pub const dwarf_return_column: ?u16 = null; // EHABI unwind tables, no DWARF CFI
 
 /// The slot `code` reserves for FPSCR below the pushed registers, and the registers it pushes.
 const control_bytes = 4;
@@ -59,12 +60,9 @@ fn listLength(comptime mnemonic: []const u8) u32 {
     return length;
 }
 
-comptime {
-    if (!builtin.cpu.has(.arm, .vfp2)) @compileError("zgl: the arm switch needs VFP (d8-d15)");
-}
-
 /// The naked switch; `save` and `restore` are the callbacks that "Calls out" names.
 pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
+    if (!builtin.cpu.has(.arm, .vfp2)) @compileError("zgl: the arm switch needs VFP (d8-d15)");
     // Named, so that the switch gets a bare symbol name (see arch.zig).
     const Switch = struct {
         pub fn switchStack() callconv(.naked) void {

@@ -26,15 +26,13 @@ pub const frame_size_bytes = 20 * 8;
 pub const stack_align_bytes = 16;
 pub const red_zone_bytes = 0;
 pub const near_offset_bytes = 0;
-
-comptime {
-    if (!builtin.cpu.has(.loongarch, .d)) {
-        @compileError("zgl: loongarch64 needs the D extension (64-bit FPU)");
-    }
-}
+pub const dwarf_return_column: ?u16 = 1; // ra
 
 /// The naked switch; `save` and `restore` are the callbacks that "Calls out" names.
 pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
+    if (!builtin.cpu.has(.loongarch, .d)) {
+        @compileError("zgl: loongarch64 needs the D extension (64-bit FPU)");
+    }
     // Named, so that the switch gets a bare symbol name (see arch.zig).
     const Switch = struct {
         pub noinline fn switchStack() callconv(.naked) void {

@@ -27,6 +27,7 @@ pub const frame_size_bytes = 560;
 pub const stack_align_bytes = 16;
 pub const red_zone_bytes = 288;
 pub const near_offset_bytes = 32;
+pub const dwarf_return_column: ?u16 = 65; // LR
 
 /// The naked switch; `save` and `restore` are the callbacks that "Calls out" names.
 pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {

@@ -20,13 +20,11 @@ pub const frame_size_bytes = 26 * 8;
 pub const stack_align_bytes = 16;
 pub const red_zone_bytes = 0;
 pub const near_offset_bytes = 0;
-
-comptime {
-    if (!builtin.cpu.has(.riscv, .d)) @compileError("zgl: riscv64 needs the D extension");
-}
+pub const dwarf_return_column: ?u16 = 1; // ra
 
 /// The naked switch; `save` and `restore` are the callbacks that "Calls out" names.
 pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
+    if (!builtin.cpu.has(.riscv, .d)) @compileError("zgl: riscv64 needs the D extension");
     // Named, so that the switch gets a bare symbol name (see arch.zig).
     const Switch = struct {
         pub fn switchStack() callconv(.naked) void {

@@ -24,6 +24,7 @@ pub const frame_size_bytes = 304;
 pub const stack_align_bytes = 8;
 pub const red_zone_bytes = 0;
 pub const near_offset_bytes = 160;
+pub const dwarf_return_column: ?u16 = 14; // r14
 
 /// The naked switch; `save` and `restore` are the callbacks that "Calls out" names.
 pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {

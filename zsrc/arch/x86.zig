@@ -21,9 +21,10 @@
 //! thread's start routine linked in, which stays put until the thread ends, and whose handler
 //! is the thread's last resort for an exception nothing else handles. The core's own frames
 //! and the glue's (compiled by clang for MinGW) link in no records of their own.
-//! Unwind data: Linux gets DWARF CFI from nothing here (the glue ends walks at g_start);
-//! Windows x86 has no unwind tables: exceptions follow the SEH chain above, and debuggers
-//! follow ebp, which the switch leaves pointing at its caller's frame.
+//! Unwind data: the switch's code has no CFI directives; on Linux, dwarf_return_column is the
+//! number with which the glue ends walks at g_start. Windows x86 has no unwind tables:
+//! exceptions follow the SEH chain above, and debuggers follow ebp, which the switch leaves
+//! pointing at its caller's frame.
 //! Stack alignment: 16 bytes at every call out on Linux (esp+4 is 16-aligned at entry; 4
 //! pushes and a 12-byte control area realign it; each call pushes 16 bytes of arguments), 4 on
 //! Windows, all its conventions promise (the same frame and calls keep it).
@@ -45,6 +46,7 @@ pub const frame_size_bytes = 4 + pushed_registers * 4 + control_bytes;
 pub const stack_align_bytes = if (windows) 4 else 16;
 pub const red_zone_bytes = 0;
 pub const near_offset_bytes = 0;
+pub const dwarf_return_column: ?u16 = 8; // the return address (eip); Windows has no DWARF CFI
 
 /// The frame below the return address: what `code` pushes, then the control area for MXCSR,
 /// the x87 control word and the SEH chain head (pushed into its top on Windows).

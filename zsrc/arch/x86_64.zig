@@ -17,6 +17,7 @@ pub const frame_size_bytes = 8 + pushed_registers * 8 + control_bytes;
 pub const stack_align_bytes = 16;
 pub const red_zone_bytes = 128;
 pub const near_offset_bytes = 0;
+pub const dwarf_return_column: ?u16 = 16; // the return address (rip)
 
 /// The frame below the return address: what `code` pushes, then a slot it reserves for MXCSR
 /// and the x87 control word.

@@ -31,6 +31,7 @@ pub const frame_size_bytes = 8 + pushed_registers * 8 + area_bytes;
 pub const stack_align_bytes = 16;
 pub const red_zone_bytes = 0;
 pub const near_offset_bytes = 32;
+pub const dwarf_return_column: ?u16 = null; // Windows has no DWARF CFI
 
 /// The frame below the return address: what `code` pushes, then the area it reserves for the
 /// shadow space, xmm6-xmm15, MXCSR and the x87 control word.
