@@ -3,6 +3,7 @@
 //! setup.py passes the interpreter's include directory and extension suffix.
 
 const std = @import("std");
+const zgl_arch = @import("zsrc/arch.zig");
 
 pub fn build(b: *std.Build) void {
     const target = b.standardTargetOptions(.{});
@@ -223,11 +224,15 @@ fn addGlue(
     }
     const debug_flags: []const []const u8 = &.{ "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing" };
     const release_flags: []const []const u8 = &.{ "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing", "-DNDEBUG" };
-    // A stack walk must not go past the oldest frame of a greenlet (see g_start in the glue). On
-    // 32-bit Arm, whose unwind tables (EHABI) cannot say that of one frame, every function here
-    // is marked as one no unwinding goes through.
-    const arch = module.resolved_target.?.result.cpu.arch;
-    if (arch.isArm() or arch.isThumb()) module.unwind_tables = .none;
+    // A stack walk must not go past the oldest frame of a greenlet (see g_start in the glue):
+    // its unwind data says so with the DWARF number of the return address register, from the
+    // target's file of zsrc/arch/. On 32-bit Arm, whose unwind tables (EHABI) cannot say that
+    // of one frame, every function here is marked as one no unwinding goes through.
+    const target = module.resolved_target.?.result;
+    if (zgl_arch.dwarfReturnColumn(target.cpu.arch, target.os.tag)) |column| {
+        module.addCMacro("ZGL_DWARF_RETURN_COLUMN", b.fmt("{d}", .{column}));
+    }
+    if (target.cpu.arch.isArm() or target.cpu.arch.isThumb()) module.unwind_tables = .none;
     module.addCSourceFile(.{
         .file = b.path("src/greenlet/_greenlet.c"),
         .flags = if (optimize == .debug) debug_flags else release_flags,

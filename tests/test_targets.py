@@ -86,16 +86,21 @@ def test_readme_table_is_the_tables():
 
 def test_every_switch_file_exists_and_arch_zig_selects_it():
     arch_zig = read("zsrc/arch.zig")
+    # `File` names the files of zsrc/arch/, and `Module` imports each by its name
+    files = dict(re.findall(r"\.(\w+) => @import\(\"arch/(\w+)\.zig\"\)", arch_zig))
+    assert files and all(tag == name for tag, name in files.items()), files
     for t in table.TARGETS:
         assert os.path.exists(os.path.join(REPO, "zsrc", "arch", t.switch + ".zig")), t.switch
         # the CPU switch inside the target's operating system's branch
-        block = re.search(r"\.%s => switch \(builtin\.cpu\.arch\) \{(.*?)\n    \}," % t.os, arch_zig, re.S)
+        block = re.search(r"\.%s => switch \(cpu_arch\) \{(.*?)\n        \}," % t.os, arch_zig, re.S)
         assert block, "zsrc/arch.zig has no branch for %s" % t.os
-        selected = dict(re.findall(r"\.(\w+)(?:, \.\w+)? => @import\(\"arch/(\w+)\.zig\"\)", block.group(1)))
+        selected = dict(re.findall(r"\.(\w+)(?:, \.\w+)? => \.(\w+),", block.group(1)))
         assert selected.get(t.zig_arch) == t.switch, (t.name, selected)
-    block = re.search(r"\.windows => switch \(builtin\.cpu\.arch\) \{(.*?)\n    \},", arch_zig, re.S)
-    selected = dict(re.findall(r"\.(\w+) => @import\(\"arch/(\w+)\.zig\"\)", block.group(1)))
+        assert t.switch in files
+    block = re.search(r"\.windows => switch \(cpu_arch\) \{(.*?)\n        \},", arch_zig, re.S)
+    selected = dict(re.findall(r"\.(\w+) => \.(\w+),", block.group(1)))
     assert selected == {w.zig_arch: w.switch for w in table.WINDOWS}
+    assert all(w.switch in files for w in table.WINDOWS)
 
 
 def test_macos_rows():

@@ -68,7 +68,12 @@ const build_info = blk: {
     else
         "";
     break :blk std.fmt.comptimePrint("target={s}-{s}-{s}{s} cpu={s} optimize={s} zig={s}", .{
-        @tagName(target.cpu.arch), @tagName(target.os.tag), @tagName(target.abi), libc,
-        target.cpu.model.name,     @tagName(builtin.mode), builtin.zig_version_string,
+        @tagName(target.cpu.arch),
+        @tagName(target.os.tag),
+        @tagName(target.abi),
+        libc,
+        target.cpu.model.name,
+        @tagName(builtin.mode),
+        builtin.zig_version_string,
     });
 };

@@ -121,11 +121,15 @@ pub fn releaseOrphan(stack: *Stack, allocator: *const alloc.Allocator) void {
 /// No thread has this many stacks sitting on one another; a longer walk is a corrupted chain.
 pub const chain_length_max: u32 = 1 << 24;
 
+/// The target's naked switch (arch/), calling back into `switchStackSave` and
+/// `switchStackRestore`.
+pub const switchStack = arch.SwitchStack(switchStackSave, switchStackRestore).switchStack;
+
 fn transfer(thread: *Thread, target: *Stack) Status {
     assert(target != thread.current);
     thread.target = target;
     thread.status = .ok;
-    const switch_stack: *const fn (*Thread) callconv(.c) Status = @ptrCast(&arch.switchStack);
+    const switch_stack: *const fn (*Thread) callconv(.c) Status = @ptrCast(&switchStack);
     return switch_stack(thread);
 }
 

@@ -14,33 +14,16 @@
  * everything that crosses a switch goes through the thread_state.
  */
 
-/* DWARF number of the register that holds a frame's return address, per target (for
- * CFI_END_OF_STACK). */
-#if defined(__x86_64__)
-#  define DWARF_RETURN_COLUMN "16"
-#elif defined(__i386__)
-#  define DWARF_RETURN_COLUMN "8"
-#elif defined(__aarch64__)
-#  define DWARF_RETURN_COLUMN "30"
-#elif defined(__riscv)
-#  define DWARF_RETURN_COLUMN "1"
-#elif defined(__powerpc64__)
-#  define DWARF_RETURN_COLUMN "65"
-#elif defined(__s390x__)
-#  define DWARF_RETURN_COLUMN "14"
-#elif defined(__loongarch__)
-#  define DWARF_RETURN_COLUMN "1"
-#endif
 /* From here to the end of the enclosing function, unwinders see no caller: a stack walk stops
- * in this frame. */
-#if defined(DWARF_RETURN_COLUMN) && defined(__GCC_HAVE_DWARF2_CFI_ASM) && !defined(_WIN32)
-#  define CFI_END_OF_STACK() __asm__ volatile(".cfi_undefined " DWARF_RETURN_COLUMN)
+ * in this frame. ZGL_DWARF_RETURN_COLUMN, the DWARF number of the register holding a frame's
+ * return address, comes from build.zig (the target's file of zsrc/arch/). It is absent where
+ * unwinding does not use DWARF CFI: on 32-bit Arm (EHABI), whose tables build.zig leaves out of
+ * this file, and on Windows, whose tables cannot say this (as with upstream greenlet, only a
+ * debugger's or a crash dump's walk goes on past a greenlet's oldest frame there). */
+#if defined(ZGL_DWARF_RETURN_COLUMN) && defined(__GCC_HAVE_DWARF2_CFI_ASM)
+#  define CFI_END_OF_STACK() \
+    __asm__ volatile(".cfi_undefined " Py_STRINGIFY(ZGL_DWARF_RETURN_COLUMN))
 #else
-/* (32-bit Arm unwinds with its own tables, EHABI, which build.zig leaves out of this file: the
- * unwinder stops at the first of its frames. Windows unwinds with its own tables too, which
- * have no way to say this: a walk there goes on into whatever lies beyond the greenlet's oldest
- * frame, as it does with upstream greenlet; only a debugger's or a crash dump's walk does that,
- * neither CPython nor the C runtime unwinds through a greenlet's start.) */
 #  define CFI_END_OF_STACK() ((void)0)
 #endif
 

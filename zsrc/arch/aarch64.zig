@@ -23,97 +23,108 @@
 //! 136: d13, 144: d14, 152: d15, 160: FPCR, 168: unused.
 
 const builtin = @import("builtin");
-const transfer = @import("../switch.zig");
 
 pub const name = "aarch64 AAPCS64 (naked)";
 pub const frame_size_bytes = 22 * 8;
 pub const stack_align_bytes = 16;
 pub const red_zone_bytes = 0;
 pub const near_offset_bytes = 0;
+pub const dwarf_return_column: ?u16 = 30; // x30 (lr); Windows has no DWARF CFI
 
 /// Windows unwinds through tables of unwind codes, which the `.seh_*` directives build.
 const windows = builtin.os.tag == .windows;
 
-pub noinline fn switchStack() callconv(.naked) void {
-    asm volatile (
-        \\ .if %[windows:c]
-        \\ .seh_proc %[self]
-        \\ .endif
-        \\ sub sp, sp, #22 * 8
-        \\ stp x19, x20, [sp, #0 * 8]
-        \\ stp x21, x22, [sp, #2 * 8]
-        \\ stp x23, x24, [sp, #4 * 8]
-        \\ stp x25, x26, [sp, #6 * 8]
-        \\ stp x27, x28, [sp, #8 * 8]
-        \\ stp x29, x30, [sp, #10 * 8]
-        \\ stp d8, d9, [sp, #12 * 8]
-        \\ stp d10, d11, [sp, #14 * 8]
-        \\ stp d12, d13, [sp, #16 * 8]
-        \\ stp d14, d15, [sp, #18 * 8]
-        \\ .if %[windows:c]
-        \\ .seh_stackalloc 22 * 8
-        \\ .seh_save_regp x19, 0 * 8
-        \\ .seh_save_regp x21, 2 * 8
-        \\ .seh_save_regp x23, 4 * 8
-        \\ .seh_save_regp x25, 6 * 8
-        \\ .seh_save_regp x27, 8 * 8
-        \\ .seh_save_fplr 10 * 8
-        \\ .seh_save_fregp d8, 12 * 8
-        \\ .seh_save_fregp d10, 14 * 8
-        \\ .seh_save_fregp d12, 16 * 8
-        \\ .seh_save_fregp d14, 18 * 8
-        \\ .seh_endprologue
-        \\ .endif
-        \\ mrs x9, fpcr
-        \\ str x9, [sp, #20 * 8]
-        // x19 = thread; x0 = thread, x1 = sp: save returns the stack pointer to use.
-        \\ mov x19, x0
-        \\ mov x1, sp
-        \\ bl %[save]
-        // The stack above sp is garbage until restore returns.
-        \\ mov sp, x0
-        \\ mov x0, x19
-        \\ mov x1, sp
-        \\ bl %[restore]
-        // The stack is restored: reload the target's registers and return its status in w0.
-        \\ ldr x9, [sp, #20 * 8]
-        \\ msr fpcr, x9
-        \\ .if %[windows:c]
-        \\ .seh_startepilogue
-        \\ .endif
-        \\ ldp d14, d15, [sp, #18 * 8]
-        \\ ldp d12, d13, [sp, #16 * 8]
-        \\ ldp d10, d11, [sp, #14 * 8]
-        \\ ldp d8, d9, [sp, #12 * 8]
-        \\ ldp x29, x30, [sp, #10 * 8]
-        \\ ldp x27, x28, [sp, #8 * 8]
-        \\ ldp x25, x26, [sp, #6 * 8]
-        \\ ldp x23, x24, [sp, #4 * 8]
-        \\ ldp x21, x22, [sp, #2 * 8]
-        \\ ldp x19, x20, [sp, #0 * 8]
-        \\ add sp, sp, #22 * 8
-        \\ .if %[windows:c]
-        \\ .seh_save_fregp d14, 18 * 8
-        \\ .seh_save_fregp d12, 16 * 8
-        \\ .seh_save_fregp d10, 14 * 8
-        \\ .seh_save_fregp d8, 12 * 8
-        \\ .seh_save_fplr 10 * 8
-        \\ .seh_save_regp x27, 8 * 8
-        \\ .seh_save_regp x25, 6 * 8
-        \\ .seh_save_regp x23, 4 * 8
-        \\ .seh_save_regp x21, 2 * 8
-        \\ .seh_save_regp x19, 0 * 8
-        \\ .seh_stackalloc 22 * 8
-        \\ .seh_endepilogue
-        \\ .endif
-        \\ ret
-        \\ .if %[windows:c]
-        \\ .seh_endproc
-        \\ .endif
-        :
-        : [save] "X" (&transfer.switchStackSave),
-          [restore] "X" (&transfer.switchStackRestore),
-          [self] "X" (&switchStack),
-          [windows] "i" (@intFromBool(windows)),
-    );
+/// The naked switch; `save` and `restore` are the callbacks that "Calls out" names.
+pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
+    // Named, so that the switch gets a bare symbol name (see arch.zig).
+    const Switch = struct {
+        pub noinline fn switchStack() callconv(.naked) void {
+            asm volatile (code
+                :
+                : [save] "X" (&save),
+                  [restore] "X" (&restore),
+                  [self] "X" (&switchStack),
+                  [windows] "i" (@intFromBool(windows)),
+                  [frame] "i" (frame_size_bytes),
+            );
+        }
+    };
+    return Switch;
 }
+
+const code =
+    \\ .if %[windows:c]
+    \\ .seh_proc %[self]
+    \\ .endif
+    \\ sub sp, sp, #%[frame:c]
+    \\ stp x19, x20, [sp, #0 * 8]
+    \\ stp x21, x22, [sp, #2 * 8]
+    \\ stp x23, x24, [sp, #4 * 8]
+    \\ stp x25, x26, [sp, #6 * 8]
+    \\ stp x27, x28, [sp, #8 * 8]
+    \\ stp x29, x30, [sp, #10 * 8]
+    \\ stp d8, d9, [sp, #12 * 8]
+    \\ stp d10, d11, [sp, #14 * 8]
+    \\ stp d12, d13, [sp, #16 * 8]
+    \\ stp d14, d15, [sp, #18 * 8]
+    \\ .if %[windows:c]
+    \\ .seh_stackalloc %[frame:c]
+    \\ .seh_save_regp x19, 0 * 8
+    \\ .seh_save_regp x21, 2 * 8
+    \\ .seh_save_regp x23, 4 * 8
+    \\ .seh_save_regp x25, 6 * 8
+    \\ .seh_save_regp x27, 8 * 8
+    \\ .seh_save_fplr 10 * 8
+    \\ .seh_save_fregp d8, 12 * 8
+    \\ .seh_save_fregp d10, 14 * 8
+    \\ .seh_save_fregp d12, 16 * 8
+    \\ .seh_save_fregp d14, 18 * 8
+    \\ .seh_endprologue
+    \\ .endif
+    \\ mrs x9, fpcr
+    \\ str x9, [sp, #20 * 8]
+    // x19 = thread; x0 = thread, x1 = sp: save returns the stack pointer to use.
+    \\ mov x19, x0
+    \\ mov x1, sp
+    \\ bl %[save]
+    // The stack above sp is garbage until restore returns.
+    \\ mov sp, x0
+    \\ mov x0, x19
+    \\ mov x1, sp
+    \\ bl %[restore]
+    // The stack is restored: reload the target's registers and return its status in w0.
+    \\ ldr x9, [sp, #20 * 8]
+    \\ msr fpcr, x9
+    \\ .if %[windows:c]
+    \\ .seh_startepilogue
+    \\ .endif
+    \\ ldp d14, d15, [sp, #18 * 8]
+    \\ ldp d12, d13, [sp, #16 * 8]
+    \\ ldp d10, d11, [sp, #14 * 8]
+    \\ ldp d8, d9, [sp, #12 * 8]
+    \\ ldp x29, x30, [sp, #10 * 8]
+    \\ ldp x27, x28, [sp, #8 * 8]
+    \\ ldp x25, x26, [sp, #6 * 8]
+    \\ ldp x23, x24, [sp, #4 * 8]
+    \\ ldp x21, x22, [sp, #2 * 8]
+    \\ ldp x19, x20, [sp, #0 * 8]
+    \\ add sp, sp, #%[frame:c]
+    \\ .if %[windows:c]
+    \\ .seh_save_fregp d14, 18 * 8
+    \\ .seh_save_fregp d12, 16 * 8
+    \\ .seh_save_fregp d10, 14 * 8
+    \\ .seh_save_fregp d8, 12 * 8
+    \\ .seh_save_fplr 10 * 8
+    \\ .seh_save_regp x27, 8 * 8
+    \\ .seh_save_regp x25, 6 * 8
+    \\ .seh_save_regp x23, 4 * 8
+    \\ .seh_save_regp x21, 2 * 8
+    \\ .seh_save_regp x19, 0 * 8
+    \\ .seh_stackalloc %[frame:c]
+    \\ .seh_endepilogue
+    \\ .endif
+    \\ ret
+    \\ .if %[windows:c]
+    \\ .seh_endproc
+    \\ .endif
+;

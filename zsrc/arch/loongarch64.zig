@@ -20,80 +20,88 @@
 //! 88: fs0, 96: fs1, ..., 144: fs7 (fs<n> at 88 + n * 8), 152: fcsr0, 156: unused.
 
 const builtin = @import("builtin");
-const transfer = @import("../switch.zig");
 
 pub const name = "loongarch64 LP64D (naked)";
 pub const frame_size_bytes = 20 * 8;
 pub const stack_align_bytes = 16;
 pub const red_zone_bytes = 0;
 pub const near_offset_bytes = 0;
+pub const dwarf_return_column: ?u16 = 1; // ra
 
-comptime {
+/// The naked switch; `save` and `restore` are the callbacks that "Calls out" names.
+pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
     if (!builtin.cpu.has(.loongarch, .d)) {
         @compileError("zgl: loongarch64 needs the D extension (64-bit FPU)");
     }
+    // Named, so that the switch gets a bare symbol name (see arch.zig).
+    const Switch = struct {
+        pub noinline fn switchStack() callconv(.naked) void {
+            asm volatile (code
+                :
+                : [save] "X" (&save),
+                  [restore] "X" (&restore),
+                  [frame] "i" (frame_size_bytes),
+            );
+        }
+    };
+    return Switch;
 }
 
-pub noinline fn switchStack() callconv(.naked) void {
-    asm volatile (
-        \\ addi.d $sp, $sp, -20 * 8
-        \\ st.d $ra, $sp, 0 * 8
-        \\ st.d $fp, $sp, 1 * 8
-        \\ st.d $s0, $sp, 2 * 8
-        \\ st.d $s1, $sp, 3 * 8
-        \\ st.d $s2, $sp, 4 * 8
-        \\ st.d $s3, $sp, 5 * 8
-        \\ st.d $s4, $sp, 6 * 8
-        \\ st.d $s5, $sp, 7 * 8
-        \\ st.d $s6, $sp, 8 * 8
-        \\ st.d $s7, $sp, 9 * 8
-        \\ st.d $s8, $sp, 10 * 8
-        \\ fst.d $fs0, $sp, 11 * 8
-        \\ fst.d $fs1, $sp, 12 * 8
-        \\ fst.d $fs2, $sp, 13 * 8
-        \\ fst.d $fs3, $sp, 14 * 8
-        \\ fst.d $fs4, $sp, 15 * 8
-        \\ fst.d $fs5, $sp, 16 * 8
-        \\ fst.d $fs6, $sp, 17 * 8
-        \\ fst.d $fs7, $sp, 18 * 8
-        \\ movfcsr2gr $t0, $fcsr0
-        \\ st.w $t0, $sp, 19 * 8
-        // s0 = thread; a0 = thread, a1 = sp: save returns the stack pointer to use.
-        \\ move $s0, $a0
-        \\ move $a1, $sp
-        \\ bl %[save]
-        // The stack above sp is garbage until restore returns.
-        \\ move $sp, $a0
-        \\ move $a0, $s0
-        \\ move $a1, $sp
-        \\ bl %[restore]
-        // The stack is restored: reload the target's registers and return its status in a0.
-        \\ ld.w $t0, $sp, 19 * 8
-        \\ movgr2fcsr $fcsr1, $t0
-        \\ movgr2fcsr $fcsr3, $t0
-        \\ fld.d $fs7, $sp, 18 * 8
-        \\ fld.d $fs6, $sp, 17 * 8
-        \\ fld.d $fs5, $sp, 16 * 8
-        \\ fld.d $fs4, $sp, 15 * 8
-        \\ fld.d $fs3, $sp, 14 * 8
-        \\ fld.d $fs2, $sp, 13 * 8
-        \\ fld.d $fs1, $sp, 12 * 8
-        \\ fld.d $fs0, $sp, 11 * 8
-        \\ ld.d $s8, $sp, 10 * 8
-        \\ ld.d $s7, $sp, 9 * 8
-        \\ ld.d $s6, $sp, 8 * 8
-        \\ ld.d $s5, $sp, 7 * 8
-        \\ ld.d $s4, $sp, 6 * 8
-        \\ ld.d $s3, $sp, 5 * 8
-        \\ ld.d $s2, $sp, 4 * 8
-        \\ ld.d $s1, $sp, 3 * 8
-        \\ ld.d $s0, $sp, 2 * 8
-        \\ ld.d $fp, $sp, 1 * 8
-        \\ ld.d $ra, $sp, 0 * 8
-        \\ addi.d $sp, $sp, 20 * 8
-        \\ jr $ra
-        :
-        : [save] "X" (&transfer.switchStackSave),
-          [restore] "X" (&transfer.switchStackRestore),
-    );
-}
+const code =
+    \\ addi.d $sp, $sp, -%[frame:c]
+    \\ st.d $ra, $sp, 0 * 8
+    \\ st.d $fp, $sp, 1 * 8
+    \\ st.d $s0, $sp, 2 * 8
+    \\ st.d $s1, $sp, 3 * 8
+    \\ st.d $s2, $sp, 4 * 8
+    \\ st.d $s3, $sp, 5 * 8
+    \\ st.d $s4, $sp, 6 * 8
+    \\ st.d $s5, $sp, 7 * 8
+    \\ st.d $s6, $sp, 8 * 8
+    \\ st.d $s7, $sp, 9 * 8
+    \\ st.d $s8, $sp, 10 * 8
+    \\ fst.d $fs0, $sp, 11 * 8
+    \\ fst.d $fs1, $sp, 12 * 8
+    \\ fst.d $fs2, $sp, 13 * 8
+    \\ fst.d $fs3, $sp, 14 * 8
+    \\ fst.d $fs4, $sp, 15 * 8
+    \\ fst.d $fs5, $sp, 16 * 8
+    \\ fst.d $fs6, $sp, 17 * 8
+    \\ fst.d $fs7, $sp, 18 * 8
+    \\ movfcsr2gr $t0, $fcsr0
+    \\ st.w $t0, $sp, 19 * 8
+    // s0 = thread; a0 = thread, a1 = sp: save returns the stack pointer to use.
+    \\ move $s0, $a0
+    \\ move $a1, $sp
+    \\ bl %[save]
+    // The stack above sp is garbage until restore returns.
+    \\ move $sp, $a0
+    \\ move $a0, $s0
+    \\ move $a1, $sp
+    \\ bl %[restore]
+    // The stack is restored: reload the target's registers and return its status in a0.
+    \\ ld.w $t0, $sp, 19 * 8
+    \\ movgr2fcsr $fcsr1, $t0
+    \\ movgr2fcsr $fcsr3, $t0
+    \\ fld.d $fs7, $sp, 18 * 8
+    \\ fld.d $fs6, $sp, 17 * 8
+    \\ fld.d $fs5, $sp, 16 * 8
+    \\ fld.d $fs4, $sp, 15 * 8
+    \\ fld.d $fs3, $sp, 14 * 8
+    \\ fld.d $fs2, $sp, 13 * 8
+    \\ fld.d $fs1, $sp, 12 * 8
+    \\ fld.d $fs0, $sp, 11 * 8
+    \\ ld.d $s8, $sp, 10 * 8
+    \\ ld.d $s7, $sp, 9 * 8
+    \\ ld.d $s6, $sp, 8 * 8
+    \\ ld.d $s5, $sp, 7 * 8
+    \\ ld.d $s4, $sp, 6 * 8
+    \\ ld.d $s3, $sp, 5 * 8
+    \\ ld.d $s2, $sp, 4 * 8
+    \\ ld.d $s1, $sp, 3 * 8
+    \\ ld.d $s0, $sp, 2 * 8
+    \\ ld.d $fp, $sp, 1 * 8
+    \\ ld.d $ra, $sp, 0 * 8
+    \\ addi.d $sp, $sp, %[frame:c]
+    \\ jr $ra
+;

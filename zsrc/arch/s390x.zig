@@ -19,51 +19,61 @@
 //! callees), 160: r6, 168: r7, ..., 224: r14 (r<n> at 160 + (n - 6) * 8), 232: f8, 240: f9,
 //! ..., 288: f15 (f<n> at 232 + (n - 8) * 8), 296: FPC, 300: unused.
 
-const transfer = @import("../switch.zig");
-
 pub const name = "s390x z/Architecture ELF (naked)";
 pub const frame_size_bytes = 304;
 pub const stack_align_bytes = 8;
 pub const red_zone_bytes = 0;
 pub const near_offset_bytes = 160;
+pub const dwarf_return_column: ?u16 = 14; // r14
 
-pub fn switchStack() callconv(.naked) void {
-    asm volatile (
-        \\ aghi %%r15, -304
-        \\ stmg %%r6, %%r14, 160(%%r15)
-        \\ std %%f8, 232(%%r15)
-        \\ std %%f9, 240(%%r15)
-        \\ std %%f10, 248(%%r15)
-        \\ std %%f11, 256(%%r15)
-        \\ std %%f12, 264(%%r15)
-        \\ std %%f13, 272(%%r15)
-        \\ std %%f14, 280(%%r15)
-        \\ std %%f15, 288(%%r15)
-        \\ stfpc 296(%%r15)
-        // r6 = thread; r2 = thread, r3 = r15: save returns the stack pointer to use.
-        \\ lgr %%r6, %%r2
-        \\ lgr %%r3, %%r15
-        \\ brasl %%r14, %[save]
-        // The stack above r15 + 160 is garbage until restore returns.
-        \\ lgr %%r15, %%r2
-        \\ lgr %%r2, %%r6
-        \\ lgr %%r3, %%r15
-        \\ brasl %%r14, %[restore]
-        // The stack is restored: reload the target's registers and return its status in r2.
-        \\ lfpc 296(%%r15)
-        \\ ld %%f15, 288(%%r15)
-        \\ ld %%f14, 280(%%r15)
-        \\ ld %%f13, 272(%%r15)
-        \\ ld %%f12, 264(%%r15)
-        \\ ld %%f11, 256(%%r15)
-        \\ ld %%f10, 248(%%r15)
-        \\ ld %%f9, 240(%%r15)
-        \\ ld %%f8, 232(%%r15)
-        \\ lmg %%r6, %%r14, 160(%%r15)
-        \\ aghi %%r15, 304
-        \\ br %%r14
-        :
-        : [save] "X" (&transfer.switchStackSave),
-          [restore] "X" (&transfer.switchStackRestore),
-    );
+/// The naked switch; `save` and `restore` are the callbacks that "Calls out" names.
+pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
+    // Named, so that the switch gets a bare symbol name (see arch.zig).
+    const Switch = struct {
+        pub fn switchStack() callconv(.naked) void {
+            asm volatile (code
+                :
+                : [save] "X" (&save),
+                  [restore] "X" (&restore),
+                  [frame] "i" (frame_size_bytes),
+            );
+        }
+    };
+    return Switch;
 }
+
+const code =
+    \\ aghi %%r15, -%[frame:c]
+    \\ stmg %%r6, %%r14, 160(%%r15)
+    \\ std %%f8, 232(%%r15)
+    \\ std %%f9, 240(%%r15)
+    \\ std %%f10, 248(%%r15)
+    \\ std %%f11, 256(%%r15)
+    \\ std %%f12, 264(%%r15)
+    \\ std %%f13, 272(%%r15)
+    \\ std %%f14, 280(%%r15)
+    \\ std %%f15, 288(%%r15)
+    \\ stfpc 296(%%r15)
+    // r6 = thread; r2 = thread, r3 = r15: save returns the stack pointer to use.
+    \\ lgr %%r6, %%r2
+    \\ lgr %%r3, %%r15
+    \\ brasl %%r14, %[save]
+    // The stack above r15 + 160 is garbage until restore returns.
+    \\ lgr %%r15, %%r2
+    \\ lgr %%r2, %%r6
+    \\ lgr %%r3, %%r15
+    \\ brasl %%r14, %[restore]
+    // The stack is restored: reload the target's registers and return its status in r2.
+    \\ lfpc 296(%%r15)
+    \\ ld %%f15, 288(%%r15)
+    \\ ld %%f14, 280(%%r15)
+    \\ ld %%f13, 272(%%r15)
+    \\ ld %%f12, 264(%%r15)
+    \\ ld %%f11, 256(%%r15)
+    \\ ld %%f10, 248(%%r15)
+    \\ ld %%f9, 240(%%r15)
+    \\ ld %%f8, 232(%%r15)
+    \\ lmg %%r6, %%r14, 160(%%r15)
+    \\ aghi %%r15, %[frame:c]
+    \\ br %%r14
+;

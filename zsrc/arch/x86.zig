@@ -21,9 +21,10 @@
 //! thread's start routine linked in, which stays put until the thread ends, and whose handler
 //! is the thread's last resort for an exception nothing else handles. The core's own frames
 //! and the glue's (compiled by clang for MinGW) link in no records of their own.
-//! Unwind data: Linux gets DWARF CFI from nothing here (the glue ends walks at g_start);
-//! Windows x86 has no unwind tables: exceptions follow the SEH chain above, and debuggers
-//! follow ebp, which the switch leaves pointing at its caller's frame.
+//! Unwind data: the switch's code has no CFI directives; on Linux, dwarf_return_column is the
+//! number with which the glue ends walks at g_start. Windows x86 has no unwind tables:
+//! exceptions follow the SEH chain above, and debuggers follow ebp, which the switch leaves
+//! pointing at its caller's frame.
 //! Stack alignment: 16 bytes at every call out on Linux (esp+4 is 16-aligned at entry; 4
 //! pushes and a 12-byte control area realign it; each call pushes 16 bytes of arguments), 4 on
 //! Windows, all its conventions promise (the same frame and calls keep it).
@@ -33,17 +34,32 @@
 //! Frame (offset: contents): 0: MXCSR, 4: x87 control word, 8: the SEH chain head (Windows;
 //! unused on Linux), 12: edi, 16: esi, 20: ebx, 24: ebp, 28: return address.
 
+const std = @import("std");
 const builtin = @import("builtin");
-const transfer = @import("../switch.zig");
 
 /// Windows keeps a chain of exception handler records per stack, from fs:[0].
 const windows = builtin.os.tag == .windows;
 
 pub const name = if (windows) "x86 Windows cdecl (naked)" else "x86 System V i386 (naked)";
-pub const frame_size_bytes = 7 * 4 + 4;
+/// The return address, the pushed registers and the control area.
+pub const frame_size_bytes = 4 + pushed_registers * 4 + control_bytes;
 pub const stack_align_bytes = if (windows) 4 else 16;
 pub const red_zone_bytes = 0;
 pub const near_offset_bytes = 0;
+pub const dwarf_return_column: ?u16 = 8; // the return address (eip); Windows has no DWARF CFI
+
+/// The frame below the return address: what `code` pushes, then the control area for MXCSR,
+/// the x87 control word and the SEH chain head (pushed into its top on Windows).
+const pushed_registers = 4;
+const control_bytes = 12;
+
+comptime {
+    // Only the registers are popped (pushes also pass the callbacks' arguments).
+    @setEvalBranchQuota(10_000);
+    if (std.mem.count(u8, code, "popl %%e") != pushed_registers) {
+        @compileError("pushed_registers differs from what code pops");
+    }
+}
 
 /// MXCSR exists only on CPUs with SSE; the switch saves it whenever the target has it.
 const saves_mxcsr = builtin.cpu.has(.x86, .sse);
@@ -75,59 +91,71 @@ pub fn setExceptionChain(record: u32) void {
         : .{ .memory = true });
 }
 
-pub noinline fn switchStack() callconv(.naked) void {
-    asm volatile (
-        \\ pushl %%ebp
-        \\ pushl %%ebx
-        \\ pushl %%esi
-        \\ pushl %%edi
-        \\ .if %[windows:c]
-        \\ pushl %%fs:0
-        \\ subl $8, %%esp
-        \\ .else
-        \\ subl $12, %%esp
-        \\ .endif
-        \\ .if %[sse:c]
-        \\ stmxcsr 0(%%esp)
-        \\ .endif
-        \\ fnstcw 4(%%esp)
-        // ebx = thread, the first argument: above the 28 bytes pushed and the return address.
-        \\ movl 32(%%esp), %%ebx
-        // save(thread, esp) returns the stack pointer to use; 16 bytes of arguments keep the
-        // alignment.
-        \\ movl %%esp, %%eax
-        \\ subl $8, %%esp
-        \\ pushl %%eax
-        \\ pushl %%ebx
-        \\ calll %[save:P]
-        // The stack above esp is garbage until restore returns.
-        \\ movl %%eax, %%esp
-        \\ subl $8, %%esp
-        \\ pushl %%eax
-        \\ pushl %%ebx
-        \\ calll %[restore:P]
-        \\ addl $16, %%esp
-        // The stack is restored: reload the target's registers (and SEH chain head), and return
-        // its status in eax.
-        \\ .if %[sse:c]
-        \\ ldmxcsr 0(%%esp)
-        \\ .endif
-        \\ fldcw 4(%%esp)
-        \\ .if %[windows:c]
-        \\ addl $8, %%esp
-        \\ popl %%fs:0
-        \\ .else
-        \\ addl $12, %%esp
-        \\ .endif
-        \\ popl %%edi
-        \\ popl %%esi
-        \\ popl %%ebx
-        \\ popl %%ebp
-        \\ retl
-        :
-        : [save] "X" (&transfer.switchStackSave),
-          [restore] "X" (&transfer.switchStackRestore),
-          [sse] "i" (@intFromBool(saves_mxcsr)),
-          [windows] "i" (@intFromBool(windows)),
-    );
+/// The naked switch; `save` and `restore` are the callbacks that "Calls out" names.
+pub fn SwitchStack(comptime save: anytype, comptime restore: anytype) type {
+    // Named, so that the switch gets a bare symbol name (see arch.zig).
+    const Switch = struct {
+        pub noinline fn switchStack() callconv(.naked) void {
+            asm volatile (code
+                :
+                : [save] "X" (&save),
+                  [restore] "X" (&restore),
+                  [sse] "i" (@intFromBool(saves_mxcsr)),
+                  [windows] "i" (@intFromBool(windows)),
+                  [control] "i" (control_bytes),
+                  [frame] "i" (frame_size_bytes),
+            );
+        }
+    };
+    return Switch;
 }
+
+const code =
+    \\ pushl %%ebp
+    \\ pushl %%ebx
+    \\ pushl %%esi
+    \\ pushl %%edi
+    \\ .if %[windows:c]
+    \\ pushl %%fs:0
+    \\ subl $%[control:c] - 4, %%esp
+    \\ .else
+    \\ subl $%[control:c], %%esp
+    \\ .endif
+    \\ .if %[sse:c]
+    \\ stmxcsr 0(%%esp)
+    \\ .endif
+    \\ fnstcw 4(%%esp)
+    // ebx = thread, the first argument: right above the frame.
+    \\ movl %[frame:c](%%esp), %%ebx
+    // save(thread, esp) returns the stack pointer to use; 16 bytes of arguments keep the
+    // alignment.
+    \\ movl %%esp, %%eax
+    \\ subl $8, %%esp
+    \\ pushl %%eax
+    \\ pushl %%ebx
+    \\ calll %[save:P]
+    // The stack above esp is garbage until restore returns.
+    \\ movl %%eax, %%esp
+    \\ subl $8, %%esp
+    \\ pushl %%eax
+    \\ pushl %%ebx
+    \\ calll %[restore:P]
+    \\ addl $16, %%esp
+    // The stack is restored: reload the target's registers (and SEH chain head), and return
+    // its status in eax.
+    \\ .if %[sse:c]
+    \\ ldmxcsr 0(%%esp)
+    \\ .endif
+    \\ fldcw 4(%%esp)
+    \\ .if %[windows:c]
+    \\ addl $%[control:c] - 4, %%esp
+    \\ popl %%fs:0
+    \\ .else
+    \\ addl $%[control:c], %%esp
+    \\ .endif
+    \\ popl %%edi
+    \\ popl %%esi
+    \\ popl %%ebx
+    \\ popl %%ebp
+    \\ retl
+;

@@ -379,7 +379,7 @@ noinline fn switchWithSentinels() callconv(.naked) void {
             \\ retq
             \\ .seh_endproc
             :
-            : [switch_stack] "X" (&zgl.arch.switchStack),
+            : [switch_stack] "X" (&zgl.transfer.switchStack),
               [self] "X" (&switchWithSentinels),
         ) else asm volatile (
             \\ pushq %%rbp
@@ -426,7 +426,7 @@ noinline fn switchWithSentinels() callconv(.naked) void {
             \\ popq %%rbp
             \\ retq
             :
-            : [switch_stack] "X" (&zgl.arch.switchStack),
+            : [switch_stack] "X" (&zgl.transfer.switchStack),
         ),
         // Windows frame: 0: MXCSR, 4: x87 control word, 8: registers, 12: SEH chain head,
         // 16: edi, esi, ebx, ebp. Elsewhere: 0: MXCSR, 4: x87 control word, 8: registers,
@@ -481,7 +481,7 @@ noinline fn switchWithSentinels() callconv(.naked) void {
             \\ popl %%ebp
             \\ retl
             :
-            : [switch_stack] "X" (&zgl.arch.switchStack),
+            : [switch_stack] "X" (&zgl.transfer.switchStack),
               [sse] "i" (@intFromBool(has_sse)),
         ) else asm volatile (
             \\ pushl %%ebp
@@ -528,7 +528,7 @@ noinline fn switchWithSentinels() callconv(.naked) void {
             \\ popl %%ebp
             \\ retl
             :
-            : [switch_stack] "X" (&zgl.arch.switchStack),
+            : [switch_stack] "X" (&zgl.transfer.switchStack),
               [sse] "i" (@intFromBool(has_sse)),
         ),
         // Frame: the switch's (x19-x30, d8-d15, FPCR at 160), then registers at 168.
@@ -595,7 +595,7 @@ noinline fn switchWithSentinels() callconv(.naked) void {
             \\ add sp, sp, #24 * 8
             \\ ret
             :
-            : [switch_stack] "X" (&zgl.arch.switchStack),
+            : [switch_stack] "X" (&zgl.transfer.switchStack),
         ),
         // Frame: 0: registers, 4: FPSCR, 8: unused, 12: d8-d15, 76: r4-r11, lr. Call site 1 is
         // in the other instruction set: `bl` there becomes `blx` at link time.
@@ -659,7 +659,7 @@ noinline fn switchWithSentinels() callconv(.naked) void {
             \\ vpop {d8-d15}
             \\ pop {r4-r11, pc}
             :
-            : [switch_stack] "X" (&zgl.arch.switchStack),
+            : [switch_stack] "X" (&zgl.transfer.switchStack),
               [thumb] "i" (@intFromBool(in_thumb_state)),
         ),
         // Frame: the switch's (ra, s0-s11, fs0-fs11), then registers at 200.
@@ -694,7 +694,7 @@ noinline fn switchWithSentinels() callconv(.naked) void {
             \\ addi sp, sp, 26 * 8
             \\ ret
             :
-            : [switch_stack] "X" (&zgl.arch.switchStack),
+            : [switch_stack] "X" (&zgl.transfer.switchStack),
         ),
         // Frame: the switch's (ra, fp, s0-s8, fs0-fs7, fcsr0), then registers at 160.
         .loongarch64 => asm volatile (
@@ -741,7 +741,7 @@ noinline fn switchWithSentinels() callconv(.naked) void {
             \\ addi.d $sp, $sp, 22 * 8
             \\ jr $ra
             :
-            : [switch_stack] "X" (&zgl.arch.switchStack),
+            : [switch_stack] "X" (&zgl.transfer.switchStack),
         ),
         // Frame: the switch's (see arch/ppc64le.zig), then registers at 560.
         .powerpc64le => asm volatile (
@@ -838,7 +838,7 @@ noinline fn switchWithSentinels() callconv(.naked) void {
             \\ addi 1, 1, 576
             \\ blr
             :
-            : [switch_stack] "X" (&zgl.arch.switchStack),
+            : [switch_stack] "X" (&zgl.transfer.switchStack),
         ),
         // Frame: the switch's (save area, r6-r14, f8-f15, FPC), then registers at 304.
         .s390x => asm volatile (
@@ -875,7 +875,7 @@ noinline fn switchWithSentinels() callconv(.naked) void {
             \\ aghi %%r15, 312
             \\ br %%r14
             :
-            : [switch_stack] "X" (&zgl.arch.switchStack),
+            : [switch_stack] "X" (&zgl.transfer.switchStack),
         ),
         else => @compileError("no register sentinel helper"),
     }
@@ -985,7 +985,7 @@ const uwop_save_xmm128 = 8;
 test "the x64 Windows switch has unwind data: every pushed register, the frame and xmm6-xmm15" {
     if (!(windows and builtin.cpu.arch == .x86_64)) return error.SkipZigTest; // x64 Windows only
     var image_base: u64 = 0;
-    const entry = RtlLookupFunctionEntry(@intFromPtr(&zgl.arch.switchStack), &image_base, null) orelse
+    const entry = RtlLookupFunctionEntry(@intFromPtr(&zgl.transfer.switchStack), &image_base, null) orelse
         return error.NoUnwindData;
     const info: [*]const u8 = @ptrFromInt(image_base + entry.unwind_info);
     try std.testing.expectEqual(@as(u8, 1), info[0] & 7); // version 1
