@@ -1,15 +1,15 @@
-//! Target: aarch64, AAPCS64, on Linux (ELF) and Windows (PE/COFF). Reference: Procedure Call
-//! Standard for the Arm 64-bit Architecture (IHI 0055), §6.1.1 general-purpose registers, §6.1.2
-//! SIMD and floating-point registers, §6.4.5 the stack; Microsoft, "Overview of ARM64 ABI
-//! conventions" and "ARM64 exception handling" for Windows.
+//! Target: aarch64, AAPCS64, on Linux (ELF), macOS (Mach-O) and Windows (PE/COFF). Reference:
+//! Procedure Call Standard for the Arm 64-bit Architecture (IHI 0055), §6.1.1 general-purpose
+//! registers, §6.1.2 SIMD and floating-point registers, §6.4.5 the stack; Microsoft, "Overview of
+//! ARM64 ABI conventions" and "ARM64 exception handling" for Windows.
 //! Saved: x19-x28, x29 (frame pointer); d8-d15 (the low halves of v8-v15, all the ABI keeps);
 //! FPCR; x30, the return address the final `ret` goes through.
 //! Not saved, and why: x0-x17 and the rest of v0-v31 are caller-saved; x18 is the platform
-//! register, never touched (Windows keeps the thread's TEB in it); FPSR holds only cumulative
-//! status flags, which the ABI does not preserve; tpidr_el0 is the thread pointer, shared by
-//! every stack of the thread. FPCR is a "global register" that only support functions such as
-//! fesetround may change; a switch is no such function, so each stack keeps its own, as arm
-//! does with FPSCR and x86 with MXCSR.
+//! register, never touched (Windows keeps the thread's TEB in it; macOS reserves it); FPSR holds
+//! only cumulative status flags, which the ABI does not preserve; tpidr_el0 is the thread
+//! pointer, shared by every stack of the thread. FPCR is a "global register" that only support
+//! functions such as fesetround may change; a switch is no such function, so each stack keeps
+//! its own, as arm does with FPSCR and x86 with MXCSR.
 //! Stack alignment: 16 bytes, always (sp is 16-aligned at entry; the frame is 176 bytes).
 //! Red zone: none; nothing is live below sp when sp is handed to save. (Windows reserves 16
 //! bytes below sp for patching tools, which compiled code never uses.)

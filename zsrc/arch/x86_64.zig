@@ -1,4 +1,5 @@
-//! Target: x86_64, System V AMD64. Reference: System V AMD64 psABI 1.0, §3.2.1 and §3.2.3.
+//! Target: x86_64, System V AMD64, on Linux (ELF) and macOS (Mach-O). Reference: System V AMD64
+//! psABI 1.0, §3.2.1 and §3.2.3.
 //! Saved: rbx, rbp, r12, r13, r14, r15; no vector registers; MXCSR and the x87 control word.
 //! Not saved, and why: rax, rcx, rdx, rsi, rdi, r8-r11 and xmm0-15 are caller-saved; the fs
 //! base is the thread pointer, shared by every stack of the thread.
