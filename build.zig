@@ -164,18 +164,26 @@ fn windowsExtension(
     });
     addGlue(b, glue_module, include, null, optimize);
     const glue = b.addObject(.{ .name = "_greenlet_glue", .root_module = glue_module });
-    const implib = pythonImportLibrary(b, python_dll, target, &.{glue.getEmittedBin()});
-    extension_module.addObjectFile(glue.getEmittedBin());
-    extension_module.addObjectFile(implib);
-    const extension = b.addLibrary(.{
-        .name = "_greenlet",
-        .linkage = .dynamic,
-        .root_module = extension_module,
-    });
+    const extension = pythonDll(b, "_greenlet", extension_module, glue, python_dll);
     // compiler-rt's stack probe (___chkstk_ms), which Windows needs for frames over a page
     extension.bundle_compiler_rt = true;
     extension.bundle_ubsan_rt = optimize == .debug;
     return extension.getEmittedBin();
+}
+
+/// A Windows DLL named `name` of `module` plus `object`, which imports from python3X.dll `dll`
+/// through an import library of exactly the symbols it uses.
+fn pythonDll(
+    b: *std.Build,
+    name: []const u8,
+    module: *std.Build.Module,
+    object: *std.Build.Step.Compile,
+    dll: []const u8,
+) *std.Build.Step.Compile {
+    const objects = [_]std.Build.LazyPath{object.getEmittedBin()};
+    module.addObjectFile(objects[0]);
+    module.addObjectFile(pythonImportLibrary(b, dll, module.resolved_target.?, &objects));
+    return b.addLibrary(.{ .name = name, .linkage = .dynamic, .root_module = module });
 }
 
 /// The import library of `dll` for the symbols that `objects` import from it.
@@ -279,10 +287,7 @@ fn addCapiTest(
         };
         const object = b.addObject(.{ .name = "_capi_test_obj", .root_module = module });
         const library_module = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true });
-        library_module.addObjectFile(object.getEmittedBin());
-        library_module.addObjectFile(pythonImportLibrary(b, dll, target, &.{object.getEmittedBin()}));
-        const library = b.addLibrary(.{ .name = "_capi_test", .linkage = .dynamic, .root_module = library_module });
-        break :blk library;
+        break :blk pythonDll(b, "_capi_test", library_module, object, dll);
     } else blk: {
         const library = b.addLibrary(.{ .name = "_capi_test", .linkage = .dynamic, .root_module = module });
         library.linker_allow_shlib_undefined = true;
