@@ -241,8 +241,12 @@ MACOS = (
 MACOS_UPSTREAM_PYTHON = "3.13"
 
 
-# the thin macOS row of each Zig architecture
-TARGET_OF_ZIG_ARCH = {"aarch64": "arm64-macos", "x86_64": "x86_64-macos"}
+def macos_thin(zig_arch):
+    """The thin macOS row of a Zig architecture (the row with that one image)."""
+    for m in MACOS:
+        if m.zig_archs == (zig_arch,):
+            return m
+    raise KeyError(zig_arch)
 
 # The first macOS that runs on an architecture, where that limits the deployment target: arm64
 # Macs start at 11.0.
@@ -282,7 +286,7 @@ def macos_images(m, minos):
     ``minos``: one, or an arm64 and an x86_64 image for universal2 (each with its thin row's
     CPU)."""
     return [(macos_zig_target(arch, macos_image_minos(arch, minos)),
-             find_macos(TARGET_OF_ZIG_ARCH[arch]).cpu) for arch in m.zig_archs]
+             macos_thin(arch).cpu) for arch in m.zig_archs]
 
 
 # manylinux2014 is the legacy alias of manylinux_2_17 for these architectures.
@@ -402,7 +406,7 @@ def readme_table():
             cells.append(cell)
         rows.append("| %s (`%s.zig`) | %s |" % (w.title, w.switch, " | ".join(cells)))
     for m in MACOS:
-        switch = " + ".join("`%s.zig`" % find_macos(TARGET_OF_ZIG_ARCH[a]).switch for a in m.zig_archs)
+        switch = " + ".join("`%s.zig`" % macos_thin(a).switch for a in m.zig_archs)
         rows.append("| %s (%s) | %s |" % (m.title, switch, " | ".join(["wheel, runners"] * len(PYTHONS))))
     return "\n".join(rows)
 
@@ -428,7 +432,7 @@ def docs_table():
             t.title, zig_target(t), ", `%s`" % zig_target(t, musl=True) if t.musl else "",
             t.cpu, tags, t.switch, ", ".join(t.debian_pythons)))
     for m in MACOS:
-        thin = [find_macos(TARGET_OF_ZIG_ARCH[a]) for a in m.zig_archs]
+        thin = [macos_thin(a) for a in m.zig_archs]
         rows.append("| %s | %s | %s | `%s` | %s | - |" % (
             m.title, ", ".join("`%s`" % macos_zig_target(a, m.minos) for a in m.zig_archs),
             ", ".join("`%s`" % t.cpu for t in thin), macos_tag(m),
