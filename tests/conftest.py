@@ -1,4 +1,5 @@
 """Shared helpers for the greenlet behaviour suite."""
+import contextlib
 import gc
 import os
 import subprocess
@@ -174,6 +175,21 @@ def run_script(source, timeout=120, args=()):
         errors='replace',
     )
     return proc.returncode, proc.stdout, proc.stderr
+
+
+@contextlib.contextmanager
+def no_automatic_collection():
+    """Collects now, then keeps the collector from running by itself until the block ends. A
+    collection ends the suspended greenlets it finds in garbage (leftovers of earlier tests
+    too), and a greenlet trace function installed meanwhile would see those switches."""
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @pytest.fixture

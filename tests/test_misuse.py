@@ -13,6 +13,8 @@ import greenlet
 from greenlet import getcurrent
 from greenlet import greenlet as Greenlet
 
+from conftest import no_automatic_collection
+
 
 def _pending():
     return Greenlet(lambda *a, **k: None)
@@ -339,19 +341,20 @@ def test_throw_non_exception_leaves_targets_untouched():
 
 def test_non_callable_trace_function_fails_the_switch_and_is_removed():
     ran = []
-    greenlet.settrace(1)  # accepted: only called at the next switch
-    try:
-        g = Greenlet(lambda: ran.append(1))
-        with pytest.raises(TypeError) as info:
-            g.switch()
-        assert str(info.value) == "'int' object is not callable"
-        # The failing trace function is removed; the greenlet was entered
-        # and died of the error without running.
-        assert greenlet.gettrace() is None
-        assert g.dead
-        assert ran == []
-    finally:
-        greenlet.settrace(None)
+    with no_automatic_collection():
+        greenlet.settrace(1)  # accepted: only called at the next switch
+        try:
+            g = Greenlet(lambda: ran.append(1))
+            with pytest.raises(TypeError) as info:
+                g.switch()
+            assert str(info.value) == "'int' object is not callable"
+            # The failing trace function is removed; the greenlet was entered
+            # and died of the error without running.
+            assert greenlet.gettrace() is None
+            assert g.dead
+            assert ran == []
+        finally:
+            greenlet.settrace(None)
     assert Greenlet(lambda: 'fine').switch() == 'fine'
 
 

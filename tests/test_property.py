@@ -36,6 +36,8 @@ import greenlet
 from greenlet import GreenletExit
 from greenlet import getcurrent
 
+from conftest import no_automatic_collection
+
 LONG = os.environ.get('GREENLET_TEST_LONG') == '1'
 if LONG:
     _default_examples = 10000
@@ -312,18 +314,20 @@ class RealRun:
 
     def run(self):
         main = getcurrent()
-        if self.traced:
-            greenlet.settrace(self.trace)
-        try:
-            self.loop(0)
-        finally:
+        with no_automatic_collection():  # (the log records every switch the program makes)
             if self.traced:
-                greenlet.settrace(None)
+                greenlet.settrace(self.trace)
+            try:
+                self.loop(0)
+            finally:
+                if self.traced:
+                    greenlet.settrace(None)
         assert getcurrent() is main
         self.log.append(self.snapshot())
         # Finish every greenlet still suspended (in cleanup mode they return
-        # at once: a cycle through a suspended greenlet's frame is never
-        # collected, by design), then drop them all: nothing may stay alive.
+        # at once: before 3.11 a cycle through a suspended greenlet's frame is
+        # never collected, see docs/gc.md), then drop them all: nothing may
+        # stay alive.
         self.cleanup = True
         for i in range(len(self.reg) - 1, 0, -1):
             if self.reg[i] is not None and self.reg[i]:

@@ -4,6 +4,7 @@ import sys
 import threading
 
 import pytest
+from conftest import no_automatic_collection
 
 import greenlet
 from greenlet import getcurrent
@@ -22,11 +23,12 @@ class Recorder:
 @pytest.fixture
 def recorder():
     rec = Recorder()
-    previous = greenlet.settrace(rec)
-    try:
-        yield rec
-    finally:
-        greenlet.settrace(previous)
+    with no_automatic_collection():
+        previous = greenlet.settrace(rec)
+        try:
+            yield rec
+        finally:
+            greenlet.settrace(previous)
 
 
 def test_gettrace_defaults_to_none():
@@ -157,13 +159,14 @@ def test_callback_runs_in_target_greenlet():
         seen.append(getcurrent() is target)
 
     main = getcurrent()
-    greenlet.settrace(tracer)
-    try:
-        g = Greenlet(lambda: main.switch())
-        g.switch()
-        g.switch()
-    finally:
-        greenlet.settrace(None)
+    with no_automatic_collection():
+        greenlet.settrace(tracer)
+        try:
+            g = Greenlet(lambda: main.switch())
+            g.switch()
+            g.switch()
+        finally:
+            greenlet.settrace(None)
     assert seen == [True, True, True, True]
 
 
