@@ -52,6 +52,11 @@ TRACED_BYTES_PER_CYCLE = 1
 # strings and free lists settling); a leak of one reference every 100
 # cycles is already far above it.
 REFCOUNT_SLACK = 100
+# The same for cycles left to the collector: on debug builds each collection moves the total
+# count by itself, whatever the number of cycles (measured on 3.14d: +68, +29 and +17 over
+# 10,000, 20,000 and 60,000 cycles, +95 to +165 within the test suite over 20,000). A leak of
+# one reference every 20 cycles is still far above it.
+COLLECTED_REFCOUNT_SLACK = 400
 
 var = contextvars.ContextVar('leak_var')
 
@@ -297,7 +302,7 @@ def measure(loop, cycles):
     return growth
 
 
-def check_flat(growth, cycles):
+def check_flat(growth, cycles, refcount_slack=REFCOUNT_SLACK):
     # Printed, so that ``pytest -s`` shows the numbers.
     print('\n%d cycles: %r' % (cycles, growth))
     if not UNDER_VALGRIND:
@@ -305,7 +310,7 @@ def check_flat(growth, cycles):
     assert growth['traced'] < min(MIB, TRACED_BYTES_PER_CYCLE * cycles), growth
     assert growth['greenlets'] <= 0, growth
     if 'refs' in growth:
-        assert abs(growth['refs']) < REFCOUNT_SLACK, growth
+        assert abs(growth['refs']) < refcount_slack, growth
 
 
 def test_create_switch_finish_memory_is_flat():
@@ -317,7 +322,7 @@ def test_kill_while_suspended_memory_is_flat():
 
 
 def test_collected_cycles_memory_is_flat():
-    check_flat(measure(collect_cycles, KILL_CYCLES), KILL_CYCLES)
+    check_flat(measure(collect_cycles, KILL_CYCLES), KILL_CYCLES, COLLECTED_REFCOUNT_SLACK)
 
 
 # --------------------------------------------------------------------------
