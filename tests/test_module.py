@@ -275,3 +275,97 @@ def test_import_leaves_the_gil_as_the_build_has_it():
     assert out.returncode == 0, out.stderr
     free_threaded = bool(sysconfig.get_config_var('Py_GIL_DISABLED'))
     assert out.stdout.split() == ['False' if free_threaded else 'True']
+
+
+def _load_extension_again():
+    """A second module object made from the extension file, as an import after the removal of
+    greenlet._greenlet from sys.modules makes it."""
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.ExtensionFileLoader(ext.__name__, ext.__file__)
+    spec = importlib.util.spec_from_file_location(ext.__name__, ext.__file__, loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def test_module_uses_multi_phase_initialization():
+    # PEP 489: the init function returns a definition, and executing it makes the module.
+    assert ext.__spec__ is not None
+    again = _load_extension_again()
+    assert again is not ext
+    assert type(again) is type(ext)
+
+
+def test_reloaded_module_shares_the_first_ones_objects():
+    again = _load_extension_again()
+    for name in ('greenlet', 'error', 'GreenletExit', 'UnswitchableGreenlet'):
+        assert getattr(again, name) is getattr(ext, name), name
+    assert again.getcurrent() is ext.getcurrent()
+    child = again.greenlet(lambda x: x * 2)
+    assert isinstance(child, Greenlet)
+    assert child.switch(21) == 42
+    # its own capsule, with the same table contents
+    assert again._C_API is not ext._C_API
+
+
+SUBINTERPRETER_CODE = r'''
+import sys
+try:
+    import greenlet
+except ImportError as error:
+    result = 'ImportError: ' + str(error)
+else:
+    result = 'imported'
+with open(%r, 'w') as out:
+    out.write(result)
+'''
+
+
+def _run_in_isolated_subinterpreter(code):
+    """Runs code in a new interpreter with the default, isolated configuration (its own GIL),
+    with the module the running CPython has for that; None if it has none (before 3.12, where
+    the only subinterpreters share the main one's GIL)."""
+    if sys.version_info < (3, 12):
+        return None
+    try:
+        from concurrent import interpreters
+    except ImportError:
+        interpreters = None
+    if interpreters is not None:
+        interp = interpreters.create()
+        try:
+            interp.exec(code)
+        finally:
+            interp.close()
+        return True
+    for name in ('_interpreters', '_xxsubinterpreters'):
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        interp = module.create()
+        try:
+            if name == '_interpreters':
+                failure = module.exec(interp, code)
+                assert failure is None, failure
+            else:
+                module.run_string(interp, code)
+        finally:
+            module.destroy(interp)
+        return True
+    return None
+
+
+def test_isolated_subinterpreter_import_is_refused_cleanly(tmp_path):
+    # Interpreters with their own GIL (CPython 3.12+) cannot share the module's types and thread
+    # records yet: the import raises ImportError there, and the process goes on.
+    out = tmp_path / 'result.txt'
+    code = "import sys; sys.path[:] = %r\n" % (sys.path,) + SUBINTERPRETER_CODE % (str(out),)
+    ran = _run_in_isolated_subinterpreter(code)
+    if ran is None:
+        pytest.skip('this CPython has no subinterpreter module (3.12+ has one)')
+    result = out.read_text()
+    assert result.startswith('ImportError: '), result
+    assert 'subinterpreter' in result or 'interpreter' in result, result
+    assert greenlet.greenlet(lambda: 'main still works').switch() == 'main still works'

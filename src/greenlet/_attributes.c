@@ -50,7 +50,7 @@ greenlet_get_run(PyGreenlet *self, void *closure)
     }
     PyObject *run = g_state(self) == ZGL_PENDING ? g_read_locked(self, &impl->run) : NULL;
     if (run == NULL) {
-        PyErr_SetObject(PyExc_AttributeError, str_run);
+        PyErr_SetString(PyExc_AttributeError, "run");
     }
     return run;
 }
@@ -161,7 +161,7 @@ greenlet_get_context(PyGreenlet *self, void *closure)
     thread_state *owner = g_thread(self);
     PyObject *context;
     if (g_state(self) == ZGL_RUNNING && owner != NULL) {
-        if (owner != tls_state) {
+        if (owner != thread_state_current()) {
             PyErr_SetString(PyExc_ValueError,
                             "cannot get context of a greenlet that is running in a different thread");
             return NULL;
@@ -191,7 +191,7 @@ greenlet_set_context(PyGreenlet *self, PyObject *value, void *closure)
     }
     thread_state *owner = g_thread(self);
     if (g_state(self) == ZGL_RUNNING && owner != NULL) {
-        if (owner != tls_state) {
+        if (owner != thread_state_current()) {
             PyErr_SetString(PyExc_ValueError,
                             "cannot set context of a greenlet that is running in a different thread");
             return -1;

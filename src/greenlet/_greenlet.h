@@ -50,6 +50,7 @@ _Static_assert(sizeof(PyGreenlet) == sizeof(PyObject) + 3 * sizeof(void *),
 /* ==== types ================================================================================ */
 
 typedef struct thread_state thread_state;
+typedef struct module_state module_state;
 
 /* What a switch hands its target (new references): one value, which a suspended switch()
  * returns as it is and run is called with; or a tuple of arguments and a dict of keywords or
@@ -70,6 +71,9 @@ typedef enum switch_result {
     SWITCH_STARTED = 1,         /* running as the greenlet just started (never seen by its starter) */
     SWITCH_ALREADY_STARTED = 2, /* the target was started meanwhile: switch to it normally */
 } switch_result;
+
+static PyTypeObject PyGreenlet_Type;
+static PyTypeObject PyGreenletUnswitchable_Type;
 
 typedef struct greenlet_impl {
     zgl_stack stack;
@@ -99,6 +103,7 @@ struct thread_state {
     /* A switch in progress: where it comes from and what the target receives. */
     PyGreenlet *origin;              /* strong while set */
     switch_payload passed;
+    module_state *mod;               /* the interpreter's greenlet module */
     int use_tracing;
     pystate_chunks chunks;           /* interpreter data-stack chunks for new greenlets */
     thread_state *next_ended;
@@ -106,14 +111,24 @@ struct thread_state {
 
 #define IMPL(g) ((greenlet_impl *)((PyGreenlet *)(g))->pimpl)
 
-static PyTypeObject PyGreenlet_Type;
-static PyTypeObject PyGreenletUnswitchable_Type;
-static PyObject *PyExc_GreenletError;
-static PyObject *PyExc_GreenletExit;
-static PyObject *str_run;
-static PyObject *str_switch;
-static PyObject *str_throw;
-static PyObject *empty_tuple;
+/* What one interpreter's greenlet module owns (PEP 489 module state): its types, exceptions and
+ * interned names, and the C API table its capsule publishes. The thread states of that
+ * interpreter point here. The types are static, shared with C subclasses that are static
+ * themselves (gevent's compiled Greenlet), which CPython allows only for a static base. */
+struct module_state {
+    PyTypeObject *greenlet_type;
+    PyTypeObject *unswitchable_type;
+    PyObject *error;                 /* greenlet.error */
+    PyObject *exit;                  /* greenlet.GreenletExit */
+    PyObject *str_run;
+    PyObject *str_switch;
+    PyObject *str_throw;
+    PyObject *empty_tuple;
+    PyObject *end_found_callback;    /* in gc.callbacks: see Greenlet_finalize */
+    void *capi_table[PyGreenlet_API_pointers];
+    int64_t interp_id;
+    module_state *next_registered;   /* registry of interpreters (_threads.c) */
+};
 
 /* The running thread's state. With glibc, the initial-exec model makes reading it a single
  * instruction instead of a call to __tls_get_addr (glibc keeps static TLS room for modules
@@ -131,7 +146,6 @@ static Py_ssize_t ended_count;
 static _Atomic Py_ssize_t total_main_greenlets;
 static _Atomic long long optional_cleanup_clocks; /* -1: disabled */
 
-static zgl_allocator stack_allocator;
 
 static PyObject *g_switch(thread_state *ts, PyGreenlet *target, PyObject *value, PyObject *args,
                           PyObject *kwargs, int dying);

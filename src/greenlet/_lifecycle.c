@@ -19,7 +19,7 @@ g_kill(thread_state *ts, PyGreenlet *self)
     old_parent = impl->parent;
     impl->parent = (PyGreenlet *)Py_NewRef(ts->current);
     Py_END_CRITICAL_SECTION();
-    PyErr_SetString(PyExc_GreenletExit,
+    PyErr_SetString(ts->mod->exit,
                     "Killing the greenlet because all references have vanished.");
     PyObject *result = g_switch(ts, self, NULL, NULL, NULL, 0);
     g_replace_locked(self, (PyObject **)&impl->parent, (PyObject *)old_parent);
@@ -42,7 +42,7 @@ g_discard_stack(PyGreenlet *self)
         return;
     }
     thread_state *owner = impl->is_main ? main_thread_of(self) : g_thread(self);
-    int ours = owner != NULL && owner == tls_state;
+    int ours = owner != NULL && owner == thread_state_current();
     if (ours) {
         pystate_discard(&impl->py, &owner->chunks);
     }
@@ -78,7 +78,7 @@ g_dealloc_kill(PyGreenlet *self)
         return 0;
     }
     Py_SET_REFCNT(self, 1);
-    thread_state *ts = tls_state;
+    thread_state *ts = thread_state_current();
     if (owner != ts) {
         /* Another thread's greenlet: that thread kills it at its next switch. */
         int queued = thread_state_queue_kill(owner, self) == 0;
@@ -118,13 +118,13 @@ Greenlet_traverse(PyGreenlet *self, visitproc visit, void *arg)
     Py_VISIT(impl->call_kwargs);
     if (impl->is_main) {
         thread_state *ts = main_thread_of(self);
-        if (ts != NULL && ts == tls_state) {
+        if (ts != NULL && ts == thread_state_current()) {
             Py_VISIT(ts->current);
             Py_VISIT(ts->trace);
         }
     }
-    else if (zgl_stack_state(&impl->stack) == ZGL_SUSPENDED && tls_state != NULL &&
-             g_thread(self) == tls_state) {
+    else if (zgl_stack_state(&impl->stack) == ZGL_SUSPENDED && thread_state_current() != NULL &&
+             g_thread(self) == thread_state_current()) {
         /* Only here does the collector see what the frames refer to: a suspended greenlet of
          * another thread could not be ended by this one, so what its frames refer to stays
          * referenced from outside (docs/gc.md). */
@@ -144,7 +144,7 @@ greenlet_end_found(PyObject *module, PyObject *const *items, Py_ssize_t nargs)
     (void)module;
     (void)items;
     (void)nargs;
-    thread_state *ts = tls_state;
+    thread_state *ts = thread_state_current();
     while (ts != NULL && ts->found_list != NULL) {
         PyObject *list = ts->found_list;
         ts->found_list = NULL;
@@ -156,25 +156,23 @@ greenlet_end_found(PyObject *module, PyObject *const *items, Py_ssize_t nargs)
             }
         }
         Py_DECREF(list);
-        ts = tls_state;
+        ts = thread_state_current();
     }
     Py_RETURN_NONE;
 }
 
-/* The gc.callbacks entry that calls greenlet_end_found (made at module initialization). */
-static PyObject *end_found_callback;
-
-/* Puts end_found_callback in gc.callbacks if it is not there (also after code removed it). */
+/* Puts the module's entry (mod->end_found_callback, which calls greenlet_end_found) in
+ * gc.callbacks if it is not there, also after code removed it. */
 static int
-gc_callback_register(void)
+gc_callback_register(module_state *mod)
 {
     PyObject *gc_module = PyImport_ImportModule("gc");
     PyObject *callbacks = gc_module ? PyObject_GetAttrString(gc_module, "callbacks") : NULL;
     Py_XDECREF(gc_module);
     int result = -1;
     if (callbacks != NULL && PyList_Check(callbacks)) {
-        int present = PySequence_Contains(callbacks, end_found_callback);
-        result = present != 0 ? present : PyList_Append(callbacks, end_found_callback);
+        int present = PySequence_Contains(callbacks, mod->end_found_callback);
+        result = present != 0 ? present : PyList_Append(callbacks, mod->end_found_callback);
         result = result < 0 ? -1 : 0;
     }
     else if (callbacks != NULL) {
@@ -197,7 +195,7 @@ static void
 Greenlet_finalize(PyGreenlet *self)
 {
     greenlet_impl *impl = IMPL(self);
-    thread_state *ts = tls_state;
+    thread_state *ts = thread_state_current();
     if (impl == NULL || impl->is_main || zgl_stack_state(&impl->stack) != ZGL_SUSPENDED ||
         ts == NULL || g_thread(self) != ts || pystate_is_finalizing() ||
         !pystate_finalizer_called_by_collector((PyObject *)self)) {
@@ -205,11 +203,13 @@ Greenlet_finalize(PyGreenlet *self)
     }
     PyObject *saved_type, *saved_value, *saved_traceback;
     PyErr_Fetch(&saved_type, &saved_value, &saved_traceback);
-    if (ts->found_list == NULL) {
+    /* The first greenlet found in a collection makes sure the callback is registered. */
+    int first = ts->found_list == NULL;
+    if (first) {
         ts->found_list = PyList_New(0);
     }
     if (ts->found_list == NULL || PyList_Append(ts->found_list, (PyObject *)self) < 0 ||
-        gc_callback_register() < 0) {
+        (first && gc_callback_register(ts->mod) < 0)) {
         PyErr_Clear(); /* not queued or not ended: it stays in memory, as before 3.11 */
     }
     PyErr_Restore(saved_type, saved_value, saved_traceback);

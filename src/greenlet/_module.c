@@ -79,7 +79,11 @@ capi_check(PyGreenlet *g)
 static PyGreenlet *
 capi_new(PyObject *run, PyGreenlet *parent)
 {
-    PyGreenlet *g = (PyGreenlet *)Greenlet_new(&PyGreenlet_Type, NULL, NULL);
+    thread_state *ts = thread_state_get();
+    if (ts == NULL) {
+        return NULL;
+    }
+    PyGreenlet *g = (PyGreenlet *)Greenlet_new(ts->mod->greenlet_type, NULL, NULL);
     if (g == NULL) {
         return NULL;
     }
@@ -106,7 +110,7 @@ capi_switch(PyGreenlet *g, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     if (args == NULL) {
-        args = empty_tuple;
+        args = ts->mod->empty_tuple;
     }
     if (kwargs == NULL || !PyDict_Check(kwargs)) {
         kwargs = NULL;
@@ -167,8 +171,6 @@ capi_get_parent(PyGreenlet *g)
     return (PyGreenlet *)Py_XNewRef(IMPL(g)->parent);
 }
 
-static void *capi_table[PyGreenlet_API_pointers];
-
 /* ==== module functions ===================================================================== */
 
 /* getcurrent() through vectorcall, which the interpreter calls more directly than a
@@ -180,7 +182,7 @@ module_getcurrent(PyObject *module, PyObject *const *items, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "getcurrent() takes no arguments (%zd given)", nargs);
         return NULL;
     }
-    thread_state *ts = tls_state;
+    thread_state *ts = thread_state_current();
     if (LIKELY(ts != NULL && __atomic_load_n(&ts->kill_list, __ATOMIC_ACQUIRE) == NULL &&
                !pystate_is_finalizing())) {
         return Py_NewRef((PyObject *)ts->current);
@@ -301,13 +303,123 @@ static PyMethodDef module_methods[] = {
     {NULL}
 };
 
-static struct PyModuleDef greenlet_module = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "greenlet._greenlet",
-    .m_doc = "Lightweight coroutines switching on one C stack.",
-    .m_size = -1,
-    .m_methods = module_methods,
-};
+/* ==== module state and initialization (PEP 489) ============================================ */
+
+static int
+module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    module_state *mod = PyModule_GetState(module);
+    Py_VISIT(mod->greenlet_type);
+    Py_VISIT(mod->unswitchable_type);
+    Py_VISIT(mod->error);
+    Py_VISIT(mod->exit);
+    Py_VISIT(mod->end_found_callback);
+    return 0;
+}
+
+static int
+module_clear(PyObject *module)
+{
+    module_state *mod = PyModule_GetState(module);
+    Py_CLEAR(mod->greenlet_type);
+    Py_CLEAR(mod->unswitchable_type);
+    Py_CLEAR(mod->error);
+    Py_CLEAR(mod->exit);
+    Py_CLEAR(mod->str_run);
+    Py_CLEAR(mod->str_switch);
+    Py_CLEAR(mod->str_throw);
+    Py_CLEAR(mod->empty_tuple);
+    Py_CLEAR(mod->end_found_callback);
+    return 0;
+}
+
+static void
+module_free(void *module)
+{
+    module_clear(module);
+}
+
+/* Makes what an interpreter's module owns: types, exceptions, names, the gc callback and the C
+ * API table. */
+static int
+module_state_init(PyObject *module, module_state *mod)
+{
+    mod->str_run = PyUnicode_InternFromString("run");
+    mod->str_switch = PyUnicode_InternFromString("switch");
+    mod->str_throw = PyUnicode_InternFromString("throw");
+    mod->empty_tuple = PyTuple_New(0);
+    if (mod->str_run == NULL || mod->str_switch == NULL || mod->str_throw == NULL ||
+        mod->empty_tuple == NULL) {
+        return -1;
+    }
+    /* Made ready once; a re-imported module finds them ready. */
+    if (PyType_Ready(&PyGreenlet_Type) < 0) {
+        return -1;
+    }
+    PyGreenletUnswitchable_Type.tp_base = &PyGreenlet_Type;
+    PyGreenletUnswitchable_Type.tp_traverse = PyGreenlet_Type.tp_traverse;
+    PyGreenletUnswitchable_Type.tp_clear = PyGreenlet_Type.tp_clear;
+    if (PyType_Ready(&PyGreenletUnswitchable_Type) < 0) {
+        return -1;
+    }
+    mod->greenlet_type = (PyTypeObject *)Py_NewRef(&PyGreenlet_Type);
+    mod->unswitchable_type = (PyTypeObject *)Py_NewRef(&PyGreenletUnswitchable_Type);
+    mod->error = PyErr_NewExceptionWithDoc(
+        "greenlet.error",
+        "Raised by an operation that greenlets cannot do, above all a switch to a greenlet that "
+        "belongs to another thread, to one whose thread has exited, or to one whose parent chain "
+        "no longer leads to a main greenlet.",
+        NULL, NULL);
+    mod->exit = PyErr_NewExceptionWithDoc(
+        "greenlet.GreenletExit",
+        "Raised inside a greenlet to ask it to finish. It derives from BaseException, so a plain "
+        "'except Exception' does not swallow it. If it escapes the greenlet's run, the greenlet "
+        "dies and the exception object is given to the parent as the result of its switch() "
+        "instead of being raised there.",
+        PyExc_BaseException, NULL);
+    if (mod->error == NULL || mod->exit == NULL) {
+        return -1;
+    }
+    /* greenlet_end_found runs after every collection (see Greenlet_finalize). */
+    static PyMethodDef end_found_def = {
+        "_end_found_greenlets", (PyCFunction)(void (*)(void))greenlet_end_found, METH_FASTCALL,
+        "gc callback: ends the suspended greenlets the collection found in garbage."};
+    mod->end_found_callback = PyCFunction_New(&end_found_def, NULL);
+    if (mod->end_found_callback == NULL || gc_callback_register(mod) < 0) {
+        return -1;
+    }
+    void **table = mod->capi_table;
+    table[PyGreenlet_Type_NUM] = (void *)mod->greenlet_type;
+    table[PyExc_GreenletError_NUM] = (void *)mod->error;
+    table[PyExc_GreenletExit_NUM] = (void *)mod->exit;
+    table[PyGreenlet_New_NUM] = (void *)capi_new;
+    table[PyGreenlet_GetCurrent_NUM] = (void *)capi_getcurrent;
+    table[PyGreenlet_Throw_NUM] = (void *)capi_throw;
+    table[PyGreenlet_Switch_NUM] = (void *)capi_switch;
+    table[PyGreenlet_SetParent_NUM] = (void *)capi_set_parent;
+    table[PyGreenlet_MAIN_NUM] = (void *)capi_main;
+    table[PyGreenlet_STARTED_NUM] = (void *)capi_started;
+    table[PyGreenlet_ACTIVE_NUM] = (void *)capi_active;
+    table[PyGreenlet_GET_PARENT_NUM] = (void *)capi_get_parent;
+    return 0;
+}
+
+/* A second module object in the same interpreter (the module imported again after its removal
+ * from sys.modules) shares the first one's objects, as a re-imported single-phase module does. */
+static void
+module_state_share(module_state *mod, const module_state *first)
+{
+    mod->greenlet_type = (PyTypeObject *)Py_NewRef(first->greenlet_type);
+    mod->unswitchable_type = (PyTypeObject *)Py_NewRef(first->unswitchable_type);
+    mod->error = Py_NewRef(first->error);
+    mod->exit = Py_NewRef(first->exit);
+    mod->str_run = Py_NewRef(first->str_run);
+    mod->str_switch = Py_NewRef(first->str_switch);
+    mod->str_throw = Py_NewRef(first->str_throw);
+    mod->empty_tuple = Py_NewRef(first->empty_tuple);
+    mod->end_found_callback = Py_NewRef(first->end_found_callback);
+    memcpy(mod->capi_table, first->capi_table, sizeof(mod->capi_table));
+}
 
 static int
 module_add_constants(PyObject *module)
@@ -334,103 +446,109 @@ module_add_new(PyObject *module, const char *name, PyObject *value)
     return result;
 }
 
-PyMODINIT_FUNC
-PyInit__greenlet(void)
+/* The module's attributes. */
+static int
+module_add_objects(PyObject *module, module_state *mod)
 {
-    if (gl_exit_key_create(&tls_key, thread_state_ended) != 0) {
-        PyErr_SetString(PyExc_RuntimeError, "cannot create the greenlet thread key");
-        return NULL;
-    }
-    stack_allocator.realloc = allocator_realloc;
-    stack_allocator.free = allocator_free;
-    str_run = PyUnicode_InternFromString("run");
-    str_switch = PyUnicode_InternFromString("switch");
-    str_throw = PyUnicode_InternFromString("throw");
-    empty_tuple = PyTuple_New(0);
-    if (str_run == NULL || str_switch == NULL || str_throw == NULL || empty_tuple == NULL) {
-        return NULL;
-    }
-    if (PyType_Ready(&PyGreenlet_Type) < 0) {
-        return NULL;
-    }
-    PyGreenletUnswitchable_Type.tp_base = &PyGreenlet_Type;
-    PyGreenletUnswitchable_Type.tp_traverse = PyGreenlet_Type.tp_traverse;
-    PyGreenletUnswitchable_Type.tp_clear = PyGreenlet_Type.tp_clear;
-    if (PyType_Ready(&PyGreenletUnswitchable_Type) < 0) {
-        return NULL;
-    }
-    PyExc_GreenletError = PyErr_NewExceptionWithDoc(
-        "greenlet.error",
-        "Raised by an operation that greenlets cannot do, above all a switch to a greenlet that "
-        "belongs to another thread, to one whose thread has exited, or to one whose parent chain "
-        "no longer leads to a main greenlet.",
-        NULL, NULL);
-    PyExc_GreenletExit = PyErr_NewExceptionWithDoc(
-        "greenlet.GreenletExit",
-        "Raised inside a greenlet to ask it to finish. It derives from BaseException, so a plain "
-        "'except Exception' does not swallow it. If it escapes the greenlet's run, the greenlet "
-        "dies and the exception object is given to the parent as the result of its switch() "
-        "instead of being raised there.",
-        PyExc_BaseException, NULL);
-    if (PyExc_GreenletError == NULL || PyExc_GreenletExit == NULL) {
-        return NULL;
-    }
-    PyObject *module = PyModule_Create(&greenlet_module);
-    if (module == NULL) {
-        return NULL;
-    }
-#ifdef Py_GIL_DISABLED
-    /* Switching is per thread, and what threads share is locked or atomic. */
-    if (PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED) < 0) {
-        goto failed;
-    }
-#endif
     if (module_add_constants(module) < 0 ||
-        PyModule_AddObjectRef(module, "greenlet", (PyObject *)&PyGreenlet_Type) < 0 ||
+        PyModule_AddObjectRef(module, "greenlet", (PyObject *)mod->greenlet_type) < 0 ||
         PyModule_AddObjectRef(module, "UnswitchableGreenlet",
-                              (PyObject *)&PyGreenletUnswitchable_Type) < 0 ||
-        PyModule_AddObjectRef(module, "error", PyExc_GreenletError) < 0 ||
-        PyModule_AddObjectRef(module, "GreenletExit", PyExc_GreenletExit) < 0) {
-        goto failed;
+                              (PyObject *)mod->unswitchable_type) < 0 ||
+        PyModule_AddObjectRef(module, "error", mod->error) < 0 ||
+        PyModule_AddObjectRef(module, "GreenletExit", mod->exit) < 0 ||
+        module_add_new(module, "_C_API",
+                       PyCapsule_New(mod->capi_table, "greenlet._C_API", NULL)) < 0 ||
+        module_add_new(module, "_switch_name", PyUnicode_FromString(zgl_switch_name())) < 0 ||
+        module_add_new(module, "_build_info", PyUnicode_FromString(zgl_build_info())) < 0) {
+        return -1;
     }
+    return 0;
+}
+
+/* The module-level names that the greenlet type also has as class attributes. */
+static int
+type_add_module_names(PyObject *module, module_state *mod)
+{
     static const char *class_names[] = {"getcurrent", "error", "GreenletExit", "settrace",
                                         "gettrace", NULL};
+    PyObject *type_dict = mod->greenlet_type->tp_dict;
     for (const char **name = class_names; *name != NULL; name++) {
         PyObject *value = PyObject_GetAttrString(module, *name);
-        if (value == NULL || PyDict_SetItemString(PyGreenlet_Type.tp_dict, *name, value) < 0) {
+        if (value == NULL || PyDict_SetItemString(type_dict, *name, value) < 0) {
             Py_XDECREF(value);
-            goto failed;
+            return -1;
         }
         Py_DECREF(value);
     }
-    PyType_Modified(&PyGreenlet_Type);
-    capi_table[PyGreenlet_Type_NUM] = (void *)&PyGreenlet_Type;
-    capi_table[PyExc_GreenletError_NUM] = (void *)PyExc_GreenletError;
-    capi_table[PyExc_GreenletExit_NUM] = (void *)PyExc_GreenletExit;
-    capi_table[PyGreenlet_New_NUM] = (void *)capi_new;
-    capi_table[PyGreenlet_GetCurrent_NUM] = (void *)capi_getcurrent;
-    capi_table[PyGreenlet_Throw_NUM] = (void *)capi_throw;
-    capi_table[PyGreenlet_Switch_NUM] = (void *)capi_switch;
-    capi_table[PyGreenlet_SetParent_NUM] = (void *)capi_set_parent;
-    capi_table[PyGreenlet_MAIN_NUM] = (void *)capi_main;
-    capi_table[PyGreenlet_STARTED_NUM] = (void *)capi_started;
-    capi_table[PyGreenlet_ACTIVE_NUM] = (void *)capi_active;
-    capi_table[PyGreenlet_GET_PARENT_NUM] = (void *)capi_get_parent;
-    /* greenlet_end_found runs after every collection (see Greenlet_finalize). */
-    static PyMethodDef end_found_def = {
-        "_end_found_greenlets", (PyCFunction)(void (*)(void))greenlet_end_found, METH_FASTCALL,
-        "gc callback: ends the suspended greenlets the collection found in garbage."};
-    end_found_callback = PyCFunction_New(&end_found_def, NULL);
-    if (end_found_callback == NULL || gc_callback_register() < 0) {
-        goto failed;
+    PyType_Modified(mod->greenlet_type);
+    return 0;
+}
+
+/* The thread-exit key is made once per process, by the first interpreter to import greenlet. */
+static int
+tls_key_make_once(void)
+{
+    static int made;
+    gl_mutex_lock(&registry_lock);
+    int result = made ? 0 : gl_exit_key_create(&tls_key, thread_state_ended);
+    made = made || result == 0;
+    gl_mutex_unlock(&registry_lock);
+    return result;
+}
+
+static int
+module_exec(PyObject *module)
+{
+    if (tls_key_make_once() != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot create the greenlet thread key");
+        return -1;
     }
-    if (module_add_new(module, "_C_API", PyCapsule_New(capi_table, "greenlet._C_API", NULL)) < 0 ||
-        module_add_new(module, "_switch_name", PyUnicode_FromString(zgl_switch_name())) < 0 ||
-        module_add_new(module, "_build_info", PyUnicode_FromString(zgl_build_info())) < 0) {
-        goto failed;
+    module_state *mod = PyModule_GetState(module);
+    mod->interp_id = PyInterpreterState_GetID(PyInterpreterState_Get());
+    module_state *first = registry_find(mod->interp_id);
+    if (first != NULL) {
+        module_state_share(mod, first);
+        return module_add_objects(module, mod);
     }
-    return module;
-failed:
-    Py_DECREF(module);
-    return NULL;
+    if (module_state_init(module, mod) < 0 || module_add_objects(module, mod) < 0 ||
+        type_add_module_names(module, mod) < 0) {
+        return -1;
+    }
+    /* The interpreter's first module is never freed: thread states and greenlets refer to its
+     * state until the end. (So a subinterpreter sharing the main GIL leaves it behind.) */
+    registry_add(mod);
+    Py_INCREF(module);
+    return 0;
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+#ifdef Py_mod_multiple_interpreters
+    /* Interpreters that share the main one's GIL may import it (each gets its own module
+     * state); those with their own GIL may not. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED},
+#endif
+#ifdef Py_mod_gil
+    /* Switching is per thread, and what threads share is locked or atomic. */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL}
+};
+
+static struct PyModuleDef greenlet_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "greenlet._greenlet",
+    .m_doc = "Lightweight coroutines switching on one C stack.",
+    .m_size = sizeof(module_state),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC
+PyInit__greenlet(void)
+{
+    return PyModuleDef_Init(&greenlet_module);
 }

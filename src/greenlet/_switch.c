@@ -117,7 +117,8 @@ g_take_passed(thread_state *ts, PyObject **value, PyObject **args, PyObject **kw
     switch_payload passed = payload_take(&ts->passed);
     PyGreenlet *origin = g_take_origin(ts);
     if (ts->trace != NULL && origin != NULL) {
-        PyObject *event = (passed.value != NULL || passed.args != NULL) ? str_switch : str_throw;
+        PyObject *event = (passed.value != NULL || passed.args != NULL) ? ts->mod->str_switch
+                                                                    : ts->mod->str_throw;
         if (g_call_trace(ts, event, origin, ts->current) < 0) {
             Py_XDECREF(origin);
             payload_clear(&passed);
@@ -146,8 +147,9 @@ g_receive(thread_state *ts)
         if (value != NULL) {
             ts->passed.value = NULL;
         }
-        else if (ts->passed.args == empty_tuple && ts->passed.kwargs == NULL) {
-            value = empty_tuple;
+        else if (ts->passed.args != NULL && PyTuple_GET_SIZE(ts->passed.args) == 0 &&
+                 ts->passed.kwargs == NULL) {
+            value = ts->passed.args;
             ts->passed.args = NULL;
         }
         if (value != NULL) {
@@ -184,9 +186,9 @@ g_initialstub(thread_state *ts, PyGreenlet *self, void *stack_far_marker, int dy
     switch_payload passed = payload_take(&ts->passed);
     /* On the type itself `run` is the getset below (a data descriptor, which an instance
      * __dict__ cannot shadow); a subclass may define it any way it likes. */
-    PyObject *run = Py_IS_TYPE(self, &PyGreenlet_Type)
+    PyObject *run = Py_IS_TYPE(self, ts->mod->greenlet_type)
                         ? greenlet_get_run(self, NULL)
-                        : PyObject_GetAttr((PyObject *)self, str_run);
+                        : PyObject_GetAttr((PyObject *)self, ts->mod->str_run);
     payload_clear(&ts->passed);
     ts->passed = passed;
     if (run == NULL) {
@@ -258,8 +260,8 @@ g_start(thread_state *ts, PyGreenlet *target, int dying)
 static void
 g_die(PyGreenlet *self, PyObject *result)
 {
-    thread_state *ts = tls_state;
-    if (result == NULL && PyErr_ExceptionMatches(PyExc_GreenletExit)) {
+    thread_state *ts = thread_state_current();
+    if (result == NULL && PyErr_ExceptionMatches(ts->mod->exit)) {
         PyObject *type, *value, *traceback;
         PyErr_Fetch(&type, &value, &traceback);
         PyErr_NormalizeException(&type, &value, &traceback);
@@ -282,7 +284,7 @@ g_die(PyGreenlet *self, PyObject *result)
         result = NULL;
         /* Only a failure returns here: pass it on to the next ancestor. */
         Py_XDECREF(unexpected);
-        ts = tls_state;
+        ts = thread_state_current();
         parent = (PyGreenlet *)g_read_locked(parent, (PyObject **)&IMPL(parent)->parent);
     }
 }
@@ -359,13 +361,14 @@ g_switch_holding(thread_state *ts, PyGreenlet *target, PyObject *value, PyObject
             target = (PyGreenlet *)g_read_locked(target, (PyObject **)&IMPL(target)->parent);
             Py_XSETREF(*hold, target);
             if (UNLIKELY(target == NULL)) {
-                PyErr_SetString(PyExc_GreenletError, "cannot switch to a finished main greenlet");
+                PyErr_SetString(ts->mod->error, "cannot switch to a finished main greenlet");
                 goto fail;
             }
         }
         if (UNLIKELY(target == ts->current)) {
             if (ts->trace != NULL &&
-                g_call_trace(ts, (value || args) ? str_switch : str_throw, target, target) < 0) {
+                g_call_trace(ts, (value || args) ? ts->mod->str_switch : ts->mod->str_throw, target,
+                             target) < 0) {
                 goto fail;
             }
             if (value != NULL) {
@@ -439,7 +442,7 @@ static PyObject *
 tuple_from_array(PyObject *const *items, Py_ssize_t count)
 {
     if (count == 0) {
-        return Py_NewRef(empty_tuple);
+        return PyTuple_New(0); /* the interpreter's one empty tuple */
     }
     PyObject *tuple = PyTuple_New(count);
     if (tuple == NULL) {
@@ -494,7 +497,7 @@ g_throw_current(PyGreenlet *self)
     }
     if (g_state(self) == ZGL_DEAD) {
         /* Delivered as if `self` had just died with it: GreenletExit becomes a value. */
-        if (PyErr_ExceptionMatches(PyExc_GreenletExit)) {
+        if (PyErr_ExceptionMatches(ts->mod->exit)) {
             PyObject *type, *value, *traceback;
             PyErr_Fetch(&type, &value, &traceback);
             PyErr_NormalizeException(&type, &value, &traceback);
@@ -556,7 +559,14 @@ greenlet_throw(PyGreenlet *self, PyObject *const *items, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "throw() takes at most 3 arguments (%zd given)", nargs);
         return NULL;
     }
-    PyObject *type = nargs > 0 ? items[0] : PyExc_GreenletExit;
+    PyObject *type = nargs > 0 ? items[0] : NULL;
+    if (type == NULL) {
+        thread_state *ts = thread_state_get();
+        if (ts == NULL) {
+            return NULL;
+        }
+        type = ts->mod->exit;
+    }
     PyObject *value = nargs > 1 ? items[1] : NULL;
     PyObject *traceback = nargs > 2 ? items[2] : NULL;
     if (g_set_thrown(type, value, traceback) < 0) {

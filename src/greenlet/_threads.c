@@ -39,6 +39,11 @@ allocator_free(void *context, void *memory)
     PyMem_RawFree(memory);
 }
 
+static const zgl_allocator stack_allocator = {
+    .realloc = allocator_realloc,
+    .free = allocator_free,
+};
+
 static inline zgl_state
 g_state(PyGreenlet *g)
 {
@@ -117,18 +122,18 @@ g_check_thread_slow(thread_state *ts, PyGreenlet *target)
 {
     PyGreenlet *main = g_find_main(target);
     if (main == NULL) {
-        PyErr_SetString(PyExc_GreenletError, "cannot switch to a garbage collected greenlet");
+        PyErr_SetString(ts->mod->error, "cannot switch to a garbage collected greenlet");
         return -1;
     }
     thread_state *owner = main_thread_of(main);
     int result = 0;
     if (owner == NULL) {
-        PyErr_SetString(PyExc_GreenletError,
+        PyErr_SetString(ts->mod->error,
                         "cannot switch to a different thread (which happens to have exited)");
         result = -1;
     }
     else if (owner != ts) {
-        PyErr_Format(PyExc_GreenletError,
+        PyErr_Format(ts->mod->error,
                      "Cannot switch to a different thread\n\tCurrent:  %R\n\tExpected: %R",
                      ts->current, main);
         result = -1;
@@ -247,7 +252,8 @@ impl_new(void)
 static PyGreenlet *
 main_greenlet_new(thread_state *ts)
 {
-    PyGreenlet *main = (PyGreenlet *)PyGreenlet_Type.tp_alloc(&PyGreenlet_Type, 0);
+    PyTypeObject *type = ts->mod->greenlet_type;
+    PyGreenlet *main = (PyGreenlet *)type->tp_alloc(type, 0);
     if (main == NULL) {
         return NULL;
     }
@@ -351,14 +357,50 @@ thread_state_ended(void *pointer)
     }
 }
 
+/* ==== interpreters ========================================================================= */
+
+/* The module state of each interpreter that imported greenlet, found by interpreter ID (never
+ * reused, unlike the address of an interpreter): a thread's first use of greenlet may come
+ * through the C API, with no object to find the module from. */
+static gl_mutex registry_lock = GL_MUTEX_INIT;
+static module_state *registry;
+
+static module_state *
+registry_find(int64_t interp_id)
+{
+    gl_mutex_lock(&registry_lock);
+    module_state *mod = registry;
+    while (mod != NULL && mod->interp_id != interp_id) {
+        mod = mod->next_registered;
+    }
+    gl_mutex_unlock(&registry_lock);
+    return mod;
+}
+
+/* Registers `mod` as its interpreter's (which has none yet). */
+static void
+registry_add(module_state *mod)
+{
+    gl_mutex_lock(&registry_lock);
+    mod->next_registered = registry;
+    registry = mod;
+    gl_mutex_unlock(&registry_lock);
+}
+
 static NOINLINE thread_state *
 thread_state_create(void)
 {
+    module_state *mod = registry_find(PyInterpreterState_GetID(PyInterpreterState_Get()));
+    if (mod == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "greenlet is not initialized in this interpreter");
+        return NULL;
+    }
     thread_state *ts = PyMem_RawCalloc(1, sizeof(thread_state));
     if (ts == NULL) {
         PyErr_NoMemory();
         return NULL;
     }
+    ts->mod = mod;
     ts->main = main_greenlet_new(ts);
     if (ts->main == NULL) {
         PyMem_RawFree(ts);
@@ -412,6 +454,14 @@ thread_state_queue_kill(thread_state *owner, PyGreenlet *self)
     return result;
 }
 
+/* The calling thread's state, or NULL if it has not used greenlets. */
+static inline thread_state *
+thread_state_current(void)
+{
+    return tls_state;
+}
+
+/* The calling thread's state, made on first use; NULL with an exception set on failure. */
 static inline thread_state *
 thread_state_get(void)
 {

@@ -13,7 +13,7 @@ Greenlet_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     /* object.__new__ allocates, and refuses abstract classes (abc.ABCMeta subclasses). */
-    PyGreenlet *self = (PyGreenlet *)PyBaseObject_Type.tp_new(type, empty_tuple, NULL);
+    PyGreenlet *self = (PyGreenlet *)PyBaseObject_Type.tp_new(type, ts->mod->empty_tuple, NULL);
     if (self == NULL) {
         return NULL;
     }
@@ -97,7 +97,7 @@ static PyObject *
 Greenlet_repr(PyGreenlet *self)
 {
     greenlet_impl *impl = IMPL(self);
-    thread_state *ts = tls_state;
+    thread_state *ts = thread_state_current();
     thread_state *owner = impl->is_main ? main_thread_of(self) : g_thread(self);
     int started = g_started(self);
     int ended = started && owner == NULL;
