@@ -13,6 +13,7 @@ import os
 
 import pytest
 
+import _subinterpreters as subinterpreters
 from _dependents import (check_no_greenlet, importable, pip, preset_site, run_script,
                          skip_if_offline)
 
@@ -23,6 +24,7 @@ with open(REQUIREMENTS) as _file:
     SQLALCHEMY_PINS = {line.split(";")[0].split("==")[1].strip()
                        for line in _file if line.startswith("sqlalchemy==")}
 TIMEOUT = 300  # importing SQLAlchemy takes a while under qemu-user
+TESTS = os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +222,72 @@ def test_async_orm_on_sqlite(sqlite_path):
         print("orm ok")
     """, timeout=TIMEOUT)
     assert out == "orm ok\n", out
+
+
+def test_greenlet_spawn_inside_a_subinterpreter(sqlalchemy_path, tmp_path):
+    # An interpreter with its own GIL (CPython 3.12+) imports this greenlet and SQLAlchemy, and
+    # runs greenlet_spawn there while the main interpreter has its own greenlets. SQLAlchemy's
+    # compiled modules (*_cy) use single-phase initialization, which such an interpreter
+    # refuses: there it is given their pure-Python twins, which its wheels ship beside them.
+    if not subinterpreters.AVAILABLE:
+        pytest.skip(subinterpreters.WHY_NOT)
+    result = str(tmp_path / "version.txt")
+    out = run_script(sqlalchemy_path, """
+        import os
+        import sys
+        sys.path.insert(0, %r)
+        import _subinterpreters as subinterpreters
+
+        main_side = greenlet.greenlet(lambda: greenlet.getcurrent().parent.switch("parked"))
+        assert main_side.switch() == "parked"
+        interp = subinterpreters.create()
+        try:
+            subinterpreters.run(interp, subinterpreters.prologue() + '''
+        import importlib.util
+        import os
+        import sys
+
+        class PurePythonTwins:
+            def find_spec(self, name, path=None, target=None):
+                if name.startswith("sqlalchemy.") and name.endswith("_cy") and path:
+                    for folder in path:
+                        source = os.path.join(folder, name.rpartition(".")[2] + ".py")
+                        if os.path.exists(source):
+                            return importlib.util.spec_from_file_location(name, source)
+                return None
+
+        sys.meta_path.insert(0, PurePythonTwins())
+
+        import asyncio
+        import greenlet
+        import sqlalchemy
+        from sqlalchemy.util import greenlet_spawn
+        try:
+            from sqlalchemy.util import await_
+        except ImportError:
+            from sqlalchemy.util import await_only as await_
+
+        def add_up(n):
+            me = greenlet.getcurrent()
+            total = 0
+            for i in range(n):
+                total += await_(asyncio.sleep(0, result=i))
+                assert greenlet.getcurrent() is me
+            return total, type(me).__name__
+
+        async def main():
+            sizes = range(1, 31)
+            results = await asyncio.gather(*(greenlet_spawn(add_up, n) for n in sizes))
+            assert results == [(n * (n - 1) // 2, "_AsyncIoGreenlet") for n in sizes], results
+
+        asyncio.run(main())
+        with open(%r, "w") as out:
+            out.write(sqlalchemy.__version__)
+        ''')
+        finally:
+            subinterpreters.destroy(interp)
+        assert main_side.switch("back") == "back" and main_side.dead
+        print("subinterpreter sqlalchemy", open(%r).read(), "ok")
+    """ % (TESTS, result, result), timeout=TIMEOUT)
+    assert out.startswith("subinterpreter sqlalchemy ") and out.endswith(" ok\n"), out
+    assert out.split()[2] in SQLALCHEMY_PINS, (out, SQLALCHEMY_PINS)

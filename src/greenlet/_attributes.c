@@ -89,7 +89,7 @@ greenlet_set_parent(PyGreenlet *self, PyObject *value, void *closure)
         PyErr_SetString(PyExc_AttributeError, "cannot set the parent of a main greenlet");
         return -1;
     }
-    if (!PyObject_TypeCheck(value, &PyGreenlet_Type)) {
+    if (!greenlet_check(value)) {
         PyErr_Format(PyExc_TypeError, "GreenletChecker: Expected any type of greenlet, not %s",
                      Py_TYPE(value)->tp_name);
         return -1;

@@ -7,9 +7,11 @@
 #include "_greenlet.h"
 
 #include "_threads.c"
+#include "_interp.c"
 #include "_tracing.c"
 #include "_switch.c"
 #include "_lifecycle.c"
 #include "_attributes.c"
 #include "_type.c"
+#include "_capi.c"
 #include "_module.c"

@@ -91,6 +91,14 @@ typedef struct greenlet_impl {
     int is_main;
 } greenlet_impl;
 
+/* A thread state's standing, changed under registry_lock (_interp.c). */
+typedef enum thread_state_phase {
+    TS_LIVE = 0,   /* in use by its OS thread, in its interpreter */
+    TS_RELEASING,  /* its interpreter ended and is releasing its objects */
+    TS_RELEASED,   /* objects released: the record waits for its OS thread to free it */
+} thread_state_phase;
+
+/* The greenlets of one OS thread in one interpreter. */
 struct thread_state {
     zgl_thread zthread;
     PyGreenlet *main;                /* strong */
@@ -106,7 +114,13 @@ struct thread_state {
     module_state *mod;               /* the interpreter's greenlet module */
     int use_tracing;
     pystate_chunks chunks;           /* interpreter data-stack chunks for new greenlets */
-    thread_state *next_ended;
+    /* Where the state is listed (_interp.c). */
+    _Atomic(PyInterpreterState *) interp; /* NULL once its interpreter ended */
+    thread_state_phase phase;
+    int orphaned;                    /* its OS thread exited while it was being released */
+    thread_state *next_in_thread;    /* the OS thread's states */
+    thread_state *next_in_interp;    /* the interpreter's states */
+    thread_state *next_ended;        /* the interpreter's states of ended OS threads */
 };
 
 #define IMPL(g) ((greenlet_impl *)((PyGreenlet *)(g))->pimpl)
@@ -126,8 +140,13 @@ struct module_state {
     PyObject *empty_tuple;
     PyObject *end_found_callback;    /* in gc.callbacks: see Greenlet_finalize */
     void *capi_table[PyGreenlet_API_pointers];
+    /* Guarded by registry_lock (_interp.c). */
     int64_t interp_id;
-    module_state *next_registered;   /* registry of interpreters (_threads.c) */
+    int is_main;                     /* of the main interpreter */
+    module_state *next_registered;   /* registry of interpreters */
+    thread_state *states;            /* the interpreter's thread states */
+    thread_state *ended;             /* ... whose OS thread ended, to release */
+    Py_ssize_t ended_count;
 };
 
 /* The running thread's state. With glibc, the initial-exec model makes reading it a single
@@ -140,9 +159,6 @@ static _Thread_local thread_state *tls_state;
 #endif
 static gl_exit_key tls_key;
 
-static gl_mutex ended_lock = GL_MUTEX_INIT;
-static thread_state *ended_threads;
-static Py_ssize_t ended_count;
 static _Atomic Py_ssize_t total_main_greenlets;
 static _Atomic long long optional_cleanup_clocks; /* -1: disabled */
 
@@ -150,6 +166,9 @@ static _Atomic long long optional_cleanup_clocks; /* -1: disabled */
 static PyObject *g_switch(thread_state *ts, PyGreenlet *target, PyObject *value, PyObject *args,
                           PyObject *kwargs, int dying);
 static thread_state *thread_state_get(void);
+static thread_state *thread_state_current(void);
+static void g_kill(thread_state *ts, PyGreenlet *self);
+static void Greenlet_dealloc(PyGreenlet *self);
 static int g_dead_observed(PyGreenlet *self);
 
 #endif /* GREENLET_INTERNAL_H */

@@ -105,6 +105,9 @@ static int
 Greenlet_traverse(PyGreenlet *self, visitproc visit, void *arg)
 {
     greenlet_impl *impl = IMPL(self);
+    if (g_owns_type_ref(self)) {
+        Py_VISIT(Py_TYPE(self));
+    }
     Py_VISIT(self->dict);
     if (impl == NULL) {
         return 0;
@@ -243,9 +246,9 @@ Greenlet_dealloc(PyGreenlet *self)
 {
     PyObject_GC_UnTrack(self);
     if (g_dealloc_kill(self)) {
-        /* The object lives on. A heap subclass's dealloc drops a type reference after ours
-         * returns; the living object still needs it. */
-        if (PyType_HasFeature(Py_TYPE(self), Py_TPFLAGS_HEAPTYPE)) {
+        /* The object lives on. A heap subclass's dealloc that drops the type reference after
+         * ours returns (below a static C subclass) would leave the living object without it. */
+        if (PyType_HasFeature(Py_TYPE(self), Py_TPFLAGS_HEAPTYPE) && !g_owns_type_ref(self)) {
             Py_INCREF(Py_TYPE(self));
         }
         PyObject_GC_Track(self);
@@ -267,5 +270,10 @@ Greenlet_dealloc(PyGreenlet *self)
     Greenlet_clear(self);
     PyMem_Free(impl);
     self->pimpl = NULL;
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    PyTypeObject *type = Py_TYPE(self);
+    int owns_type_ref = g_owns_type_ref(self);
+    type->tp_free((PyObject *)self);
+    if (owns_type_ref) {
+        Py_DECREF(type);
+    }
 }

@@ -1,7 +1,7 @@
 /*
  * _module.c (part of _greenlet.c): the module. A greenlet type whose switches can be made to
- * fail (for tests), the C API capsule of greenlet.h, the module functions and the module's
- * initialization.
+ * fail (for tests), the module functions, the module state and the module's initialization
+ * (PEP 489).
  */
 
 /* ==== a greenlet whose switches can be made to fail, for tests ============================ */
@@ -53,123 +53,22 @@ static PyTypeObject PyGreenletUnswitchable_Type = {
     .tp_members = Unswitchable_members,
 };
 
-/* ==== C API ================================================================================ */
+static PyType_Slot Unswitchable_slots[] = {
+    {Py_tp_doc, (void *)"A greenlet whose switches can be made to fail; for tests."},
+    {Py_tp_methods, Unswitchable_methods},
+    {Py_tp_members, Unswitchable_members},
+    {Py_tp_traverse, Greenlet_traverse},
+    {Py_tp_clear, Greenlet_clear},
+    {0, NULL}
+};
 
-static PyGreenlet *
-capi_getcurrent(void)
-{
-    if (pystate_is_finalizing()) {
-        PyErr_SetString(PyExc_RuntimeError, "greenlet is being finalized");
-        return NULL;
-    }
-    thread_state *ts = thread_state_get();
-    return ts ? (PyGreenlet *)Py_NewRef(ts->current) : NULL;
-}
-
-static int
-capi_check(PyGreenlet *g)
-{
-    if (g == NULL || !PyObject_TypeCheck((PyObject *)g, &PyGreenlet_Type)) {
-        PyErr_BadArgument();
-        return -1;
-    }
-    return 0;
-}
-
-static PyGreenlet *
-capi_new(PyObject *run, PyGreenlet *parent)
-{
-    thread_state *ts = thread_state_get();
-    if (ts == NULL) {
-        return NULL;
-    }
-    PyGreenlet *g = (PyGreenlet *)Greenlet_new(ts->mod->greenlet_type, NULL, NULL);
-    if (g == NULL) {
-        return NULL;
-    }
-    if (run != NULL) {
-        Py_XSETREF(IMPL(g)->run, Py_NewRef(run));
-    }
-    /* As in greenlet(run, parent=None): None keeps the current greenlet as the parent. */
-    if (parent != NULL && (PyObject *)parent != Py_None &&
-        greenlet_set_parent(g, (PyObject *)parent, NULL) < 0) {
-        Py_DECREF(g);
-        return NULL;
-    }
-    return g;
-}
-
-static PyObject *
-capi_switch(PyGreenlet *g, PyObject *args, PyObject *kwargs)
-{
-    if (capi_check(g) < 0) {
-        return NULL;
-    }
-    thread_state *ts = thread_state_get();
-    if (ts == NULL) {
-        return NULL;
-    }
-    if (args == NULL) {
-        args = ts->mod->empty_tuple;
-    }
-    if (kwargs == NULL || !PyDict_Check(kwargs)) {
-        kwargs = NULL;
-    }
-    /* A tuple subclass may run code when measured: hold the objects first. */
-    Py_INCREF(args);
-    Py_XINCREF(kwargs);
-    return g_switch(ts, g, NULL, args, kwargs, 0);
-}
-
-static PyObject *
-capi_throw(PyGreenlet *g, PyObject *type, PyObject *value, PyObject *traceback)
-{
-    if (capi_check(g) < 0) {
-        return NULL;
-    }
-    if (g_set_thrown(type, value, traceback) < 0) {
-        return NULL;
-    }
-    return g_throw_current(g);
-}
-
-static int
-capi_set_parent(PyGreenlet *g, PyGreenlet *parent)
-{
-    if (g == NULL || !PyObject_TypeCheck((PyObject *)g, &PyGreenlet_Type)) {
-        PyErr_Format(PyExc_TypeError, "GreenletChecker: Expected any type of greenlet, not %s",
-                     g ? Py_TYPE(g)->tp_name : "NULL");
-        return -1;
-    }
-    return greenlet_set_parent(g, (PyObject *)parent, NULL);
-}
-
-static int
-capi_main(PyGreenlet *g)
-{
-    return capi_check(g) < 0 ? -1 : IMPL(g)->is_main;
-}
-
-static int
-capi_started(PyGreenlet *g)
-{
-    return capi_check(g) < 0 ? -1 : g_started(g);
-}
-
-static int
-capi_active(PyGreenlet *g)
-{
-    return capi_check(g) < 0 ? -1 : g_active(g);
-}
-
-static PyGreenlet *
-capi_get_parent(PyGreenlet *g)
-{
-    if (capi_check(g) < 0) {
-        return NULL;
-    }
-    return (PyGreenlet *)Py_XNewRef(IMPL(g)->parent);
-}
+static PyType_Spec Unswitchable_spec = {
+    .name = "greenlet._greenlet.UnswitchableGreenlet",
+    .basicsize = sizeof(PyGreenletUnswitchable),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Unswitchable_slots,
+};
 
 /* ==== module functions ===================================================================== */
 
@@ -220,9 +119,10 @@ module_get_clocks_used(PyObject *module, PyObject *unused)
 static PyObject *
 module_get_pending_cleanup_count(PyObject *module, PyObject *unused)
 {
-    gl_mutex_lock(&ended_lock);
-    Py_ssize_t count = ended_count;
-    gl_mutex_unlock(&ended_lock);
+    module_state *mod = PyModule_GetState(module);
+    gl_mutex_lock(&registry_lock);
+    Py_ssize_t count = mod->ended_count;
+    gl_mutex_unlock(&registry_lock);
     return PyLong_FromSsize_t(count);
 }
 
@@ -336,7 +236,43 @@ module_clear(PyObject *module)
 static void
 module_free(void *module)
 {
+    /* (If the interpreter's end did not come first, through atexit.) */
+    interp_release_all(PyModule_GetState(module));
     module_clear(module);
+}
+
+/* The interpreter's greenlet types: the static ones, made ready once, in the main interpreter;
+ * heap types of its own in any other (see _type.c). */
+static int
+module_make_types(PyObject *module, module_state *mod)
+{
+    if (!mod->is_main) {
+        mod->greenlet_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Greenlet_spec, NULL);
+        if (mod->greenlet_type == NULL) {
+            return -1;
+        }
+        mod->unswitchable_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+            module, &Unswitchable_spec, (PyObject *)mod->greenlet_type);
+        if (mod->unswitchable_type == NULL) {
+            return -1;
+        }
+    }
+    else {
+        if (PyType_Ready(&PyGreenlet_Type) < 0) {
+            return -1;
+        }
+        PyGreenletUnswitchable_Type.tp_base = &PyGreenlet_Type;
+        PyGreenletUnswitchable_Type.tp_traverse = PyGreenlet_Type.tp_traverse;
+        PyGreenletUnswitchable_Type.tp_clear = PyGreenlet_Type.tp_clear;
+        if (PyType_Ready(&PyGreenletUnswitchable_Type) < 0) {
+            return -1;
+        }
+        mod->greenlet_type = (PyTypeObject *)Py_NewRef(&PyGreenlet_Type);
+        mod->unswitchable_type = (PyTypeObject *)Py_NewRef(&PyGreenletUnswitchable_Type);
+    }
+    /* Calling the type goes straight to Greenlet_vectorcall (subclasses do not inherit it). */
+    mod->greenlet_type->tp_vectorcall = Greenlet_vectorcall;
+    return 0;
 }
 
 /* Makes what an interpreter's module owns: types, exceptions, names, the gc callback and the C
@@ -352,18 +288,9 @@ module_state_init(PyObject *module, module_state *mod)
         mod->empty_tuple == NULL) {
         return -1;
     }
-    /* Made ready once; a re-imported module finds them ready. */
-    if (PyType_Ready(&PyGreenlet_Type) < 0) {
+    if (module_make_types(module, mod) < 0) {
         return -1;
     }
-    PyGreenletUnswitchable_Type.tp_base = &PyGreenlet_Type;
-    PyGreenletUnswitchable_Type.tp_traverse = PyGreenlet_Type.tp_traverse;
-    PyGreenletUnswitchable_Type.tp_clear = PyGreenlet_Type.tp_clear;
-    if (PyType_Ready(&PyGreenletUnswitchable_Type) < 0) {
-        return -1;
-    }
-    mod->greenlet_type = (PyTypeObject *)Py_NewRef(&PyGreenlet_Type);
-    mod->unswitchable_type = (PyTypeObject *)Py_NewRef(&PyGreenletUnswitchable_Type);
     mod->error = PyErr_NewExceptionWithDoc(
         "greenlet.error",
         "Raised by an operation that greenlets cannot do, above all a switch to a greenlet that "
@@ -496,6 +423,23 @@ tls_key_make_once(void)
     return result;
 }
 
+/* In an interpreter other than the main one, module_interpreter_ending runs at its end. */
+static int
+module_register_ending(PyObject *module)
+{
+    static PyMethodDef ending_def = {
+        "_interpreter_ending", module_interpreter_ending, METH_NOARGS,
+        "atexit callback: ends the greenlets of the interpreter."};
+    PyObject *callback = PyCFunction_New(&ending_def, module);
+    PyObject *atexit = PyImport_ImportModule("atexit");
+    PyObject *result = callback && atexit
+                           ? PyObject_CallMethod(atexit, "register", "O", callback) : NULL;
+    Py_XDECREF(callback);
+    Py_XDECREF(atexit);
+    Py_XDECREF(result);
+    return result == NULL ? -1 : 0;
+}
+
 static int
 module_exec(PyObject *module)
 {
@@ -504,7 +448,9 @@ module_exec(PyObject *module)
         return -1;
     }
     module_state *mod = PyModule_GetState(module);
-    mod->interp_id = PyInterpreterState_GetID(PyInterpreterState_Get());
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    mod->interp_id = PyInterpreterState_GetID(interp);
+    mod->is_main = interp == PyInterpreterState_Main();
     module_state *first = registry_find(mod->interp_id);
     if (first != NULL) {
         module_state_share(mod, first);
@@ -514,19 +460,23 @@ module_exec(PyObject *module)
         type_add_module_names(module, mod) < 0) {
         return -1;
     }
-    /* The interpreter's first module is never freed: thread states and greenlets refer to its
-     * state until the end. (So a subinterpreter sharing the main GIL leaves it behind.) */
+    if (mod->is_main) {
+        /* Never freed: thread states and greenlets refer to its state until the process ends. */
+        Py_INCREF(module);
+    }
+    else if (module_register_ending(module) < 0) {
+        return -1;
+    }
     registry_add(mod);
-    Py_INCREF(module);
     return 0;
 }
 
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
 #ifdef Py_mod_multiple_interpreters
-    /* Interpreters that share the main one's GIL may import it (each gets its own module
-     * state); those with their own GIL may not. */
-    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED},
+    /* Each interpreter has its own module state and thread states, and one with its own GIL its
+     * own types (docs/internals/interpreters.md). */
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
 #ifdef Py_mod_gil
     /* Switching is per thread, and what threads share is locked or atomic. */

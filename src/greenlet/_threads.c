@@ -1,8 +1,8 @@
 /*
  * _threads.c (part of _greenlet.c): greenlets and the threads they belong to. The stack
  * allocator's hooks, which thread and main greenlet a greenlet belongs to, the lock that guards
- * a greenlet's attributes, new greenlet records, and each thread's state: its creation, its
- * release when the thread ends, and the queue of greenlets other threads hand it to kill.
+ * a greenlet's attributes, new greenlet records, and the queue of greenlets other threads hand a
+ * thread to kill. (Where thread states come from and how they end: _interp.c.)
  */
 
 /* ==== helpers ============================================================================== */
@@ -43,6 +43,33 @@ static const zgl_allocator stack_allocator = {
     .realloc = allocator_realloc,
     .free = allocator_free,
 };
+
+/* Whether `op` is a greenlet: an instance of an interpreter's greenlet type or a subclass. */
+static int
+greenlet_check(PyObject *op)
+{
+    for (PyTypeObject *type = Py_TYPE(op); type != NULL; type = type->tp_base) {
+        if (type->tp_dealloc == (destructor)Greenlet_dealloc) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether this greenlet's dealloc owns the reference its object holds to its type. An instance
+ * of a heap type holds one, which the dealloc of the lowest heap type in its chain of dealloc
+ * functions releases (as subtype_dealloc does): ours, when the greenlet type is a heap type (in
+ * an interpreter with its own GIL) and no static type comes between. */
+static int
+g_owns_type_ref(PyGreenlet *self)
+{
+    for (PyTypeObject *type = Py_TYPE(self); type != &PyBaseObject_Type; type = type->tp_base) {
+        if (!PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE)) {
+            return 0;
+        }
+    }
+    return 1;
+}
 
 static inline zgl_state
 g_state(PyGreenlet *g)
@@ -269,154 +296,7 @@ main_greenlet_new(thread_state *ts)
     return main;
 }
 
-/* ==== thread states ======================================================================== */
-
-/* The optional cleanup of an ended thread's main greenlet. A greenlet that was suspended in
- * `getcurrent().parent.switch()` when its thread ended leaves a reference to the main greenlet
- * on its evaluation stack, where nothing can release it (before 3.14 the interpreter does not
- * record how deep that stack is). If the main greenlet has exactly one reference besides ours
- * and the collector finds no object referring to it, that reference is such a leftover: drop
- * it. The processor time spent is added to get_clocks_used_doing_optional_cleanup(). */
-static void
-thread_state_release_leftover(PyGreenlet *main)
-{
-    if (atomic_load(&optional_cleanup_clocks) < 0 || Py_REFCNT(main) != 2) {
-        return;
-    }
-    clock_t begin = clock();
-    PyObject *gc = PyImport_ImportModule("gc");
-    PyObject *referrers = gc ? PyObject_CallMethod(gc, "get_referrers", "O", main) : NULL;
-    if (referrers != NULL && PyList_Check(referrers) && PyList_GET_SIZE(referrers) == 0 &&
-        Py_REFCNT(main) == 2) {
-        Py_DECREF(main);
-    }
-    Py_XDECREF(referrers);
-    Py_XDECREF(gc);
-    PyErr_Clear();
-    long long used = (long long)(clock() - begin);
-    long long clocks = atomic_load(&optional_cleanup_clocks);
-    while (clocks >= 0 &&
-           !atomic_compare_exchange_weak(&optional_cleanup_clocks, &clocks, clocks + used)) {
-    }
-}
-
-static void
-thread_state_release(thread_state *ts)
-{
-    payload_clear(&ts->passed);
-    Py_CLEAR(ts->origin);
-    Py_CLEAR(ts->trace);
-    Py_CLEAR(ts->kill_list);
-    Py_CLEAR(ts->found_list);
-    Py_CLEAR(ts->current);
-    if (ts->main != NULL) {
-        thread_state_release_leftover(ts->main);
-    }
-    Py_CLEAR(ts->main);
-    pystate_chunks_clear(&ts->chunks);
-    gl_mutex_destroy(&ts->kill_lock);
-    PyMem_RawFree(ts);
-}
-
-/* Runs with the GIL, in whichever thread the interpreter picks, after threads ended. */
-static int
-ended_threads_cleanup(void *unused)
-{
-    (void)unused;
-    for (;;) {
-        gl_mutex_lock(&ended_lock);
-        thread_state *ts = ended_threads;
-        if (ts != NULL) {
-            ended_threads = ts->next_ended;
-            ended_count--;
-        }
-        gl_mutex_unlock(&ended_lock);
-        if (ts == NULL) {
-            return 0;
-        }
-        thread_state_release(ts);
-    }
-}
-
-/* Called by the system when an OS thread that used greenlets exits (without the GIL). */
-static void
-thread_state_ended(void *pointer)
-{
-    thread_state *ts = pointer;
-    atomic_store_explicit(&IMPL(ts->main)->thread, NULL, memory_order_release);
-    gl_mutex_lock(&ended_lock);
-    int first = ended_threads == NULL;
-    ts->next_ended = ended_threads;
-    ended_threads = ts;
-    ended_count++;
-    gl_mutex_unlock(&ended_lock);
-    /* (On Windows the exiting process's last thread also comes here, after the interpreter
-     * finalized, where Linux runs no key destructor: then nothing is scheduled.) */
-    if (first && Py_IsInitialized() && !pystate_is_finalizing()) {
-        Py_AddPendingCall(ended_threads_cleanup, NULL);
-    }
-}
-
-/* ==== interpreters ========================================================================= */
-
-/* The module state of each interpreter that imported greenlet, found by interpreter ID (never
- * reused, unlike the address of an interpreter): a thread's first use of greenlet may come
- * through the C API, with no object to find the module from. */
-static gl_mutex registry_lock = GL_MUTEX_INIT;
-static module_state *registry;
-
-static module_state *
-registry_find(int64_t interp_id)
-{
-    gl_mutex_lock(&registry_lock);
-    module_state *mod = registry;
-    while (mod != NULL && mod->interp_id != interp_id) {
-        mod = mod->next_registered;
-    }
-    gl_mutex_unlock(&registry_lock);
-    return mod;
-}
-
-/* Registers `mod` as its interpreter's (which has none yet). */
-static void
-registry_add(module_state *mod)
-{
-    gl_mutex_lock(&registry_lock);
-    mod->next_registered = registry;
-    registry = mod;
-    gl_mutex_unlock(&registry_lock);
-}
-
-static NOINLINE thread_state *
-thread_state_create(void)
-{
-    module_state *mod = registry_find(PyInterpreterState_GetID(PyInterpreterState_Get()));
-    if (mod == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "greenlet is not initialized in this interpreter");
-        return NULL;
-    }
-    thread_state *ts = PyMem_RawCalloc(1, sizeof(thread_state));
-    if (ts == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    ts->mod = mod;
-    ts->main = main_greenlet_new(ts);
-    if (ts->main == NULL) {
-        PyMem_RawFree(ts);
-        return NULL;
-    }
-    ts->current = (PyGreenlet *)Py_NewRef(ts->main);
-    gl_mutex_init(&ts->kill_lock);
-    zgl_thread_init(&ts->zthread, &IMPL(ts->main)->stack, &stack_allocator);
-    if (gl_exit_key_set(tls_key, ts) != 0) {
-        thread_state_release(ts);
-        PyErr_SetString(PyExc_RuntimeError, "cannot register the thread's greenlet state");
-        return NULL;
-    }
-    tls_state = ts;
-    return ts;
-}
+/* ==== the kill queue ====================================================================== */
 
 /* Kills the greenlets that other threads released while this one was busy. */
 static void
@@ -452,25 +332,4 @@ thread_state_queue_kill(thread_state *owner, PyGreenlet *self)
         PyErr_Clear();
     }
     return result;
-}
-
-/* The calling thread's state, or NULL if it has not used greenlets. */
-static inline thread_state *
-thread_state_current(void)
-{
-    return tls_state;
-}
-
-/* The calling thread's state, made on first use; NULL with an exception set on failure. */
-static inline thread_state *
-thread_state_get(void)
-{
-    thread_state *ts = tls_state;
-    if (ts == NULL) {
-        ts = thread_state_create();
-    }
-    else if (__atomic_load_n(&ts->kill_list, __ATOMIC_ACQUIRE) != NULL) {
-        thread_state_drain_kills(ts);
-    }
-    return ts;
 }

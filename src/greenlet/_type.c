@@ -165,6 +165,10 @@ PyDoc_STRVAR(Greenlet_doc,
     "**kwargs); when run returns, its value goes to the parent greenlet (by\n"
     "default the greenlet that created it).");
 
+/* The type, in two forms with the same slots. The main interpreter uses the static one: CPython
+ * lets a static type (gevent's compiled Greenlet) derive only from a static type. Any other
+ * interpreter, which may have a GIL of its own and then must share no mutable object with the
+ * others, makes a heap type of its own from the spec. */
 static PyTypeObject PyGreenlet_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "greenlet.greenlet",
@@ -186,4 +190,34 @@ static PyTypeObject PyGreenlet_Type = {
     .tp_free = PyObject_GC_Del,
     .tp_vectorcall = Greenlet_vectorcall,
     .tp_finalize = (destructor)Greenlet_finalize,
+};
+
+static PyMemberDef Greenlet_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(PyGreenlet, weakreflist), READONLY},
+    {"__dictoffset__", T_PYSSIZET, offsetof(PyGreenlet, dict), READONLY},
+    {NULL}
+};
+
+static PyType_Slot Greenlet_slots[] = {
+    {Py_tp_dealloc, Greenlet_dealloc},
+    {Py_tp_repr, Greenlet_repr},
+    {Py_nb_bool, Greenlet_bool},
+    {Py_tp_doc, (void *)Greenlet_doc},
+    {Py_tp_traverse, Greenlet_traverse},
+    {Py_tp_clear, Greenlet_clear},
+    {Py_tp_methods, Greenlet_methods},
+    {Py_tp_members, Greenlet_members},
+    {Py_tp_getset, Greenlet_getset},
+    {Py_tp_init, Greenlet_init},
+    {Py_tp_new, Greenlet_new},
+    {Py_tp_finalize, Greenlet_finalize},
+    {0, NULL}
+};
+
+static PyType_Spec Greenlet_spec = {
+    .name = "greenlet.greenlet",
+    .basicsize = sizeof(PyGreenlet),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Greenlet_slots,
 };
