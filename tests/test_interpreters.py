@@ -274,28 +274,35 @@ def growth_per_cycle(code, cycles, measure):
 
 
 def test_subinterpreter_create_destroy_memory_is_flat():
-    # CPython 3.12 and 3.13 leave memory behind at every interpreter's end by themselves (1.8 MB
-    # of resident memory, 150 KB traced by tracemalloc), and importing a module adds some: the
-    # greenlet cycles are measured, with tracemalloc (exact), against cycles that import
-    # greenlet and use none. A leaked greenlet, stack copy or frame a cycle is above the
-    # allowance; a leaked thread state also shows as a main greenlet that stays. On 3.12 only
-    # the count of main greenlets is checked: its tracemalloc frees a block twice at exit once
-    # subinterpreters ran, and its resident set grows too irregularly to compare.
+    # The greenlet cycles are measured against cycles that import greenlet and use none: CPython
+    # 3.12 and 3.13 leave memory behind at every interpreter's end by themselves (1.8 MB of
+    # resident memory, 150 KB traced by tracemalloc), and importing a module adds some.
+    # - 3.13, 3.15 and newer: memory traced by tracemalloc, which is exact.
+    # - 3.14: the resident set (its tracemalloc crashes once subinterpreters ran; its resident
+    #   set does not move over these cycles without greenlet, as measured).
+    # - 3.12: only the count of main greenlets (its tracemalloc frees a block twice at exit once
+    #   subinterpreters ran, and its resident set grows too irregularly to compare).
+    # A leaked greenlet, stack copy or frame a cycle is above the allowance; a leaked thread
+    # state also shows as a main greenlet that stays.
     cycles = 100 if EMULATED else 300 if hasattr(sys, 'gettotalrefcount') else 1000
     code = ENDING % {'out': os.devnull} + ping_pong(50)
     before_mains = greenlet._greenlet.get_total_main_greenlets()
     if sys.version_info < (3, 13):
         growth_per_cycle(code, cycles, greenlet._greenlet.get_total_main_greenlets)
-        assert greenlet._greenlet.get_total_main_greenlets() == before_mains
-        return
-    tracemalloc.start()
-    try:
-        control = growth_per_cycle('import greenlet', cycles // 5, traced_bytes)
-        used = growth_per_cycle(code, cycles, traced_bytes)
-    finally:
-        tracemalloc.stop()
+    elif sys.version_info[:2] == (3, 14):
+        from test_leaks import rss_bytes
+        control = growth_per_cycle('import greenlet', cycles // 5, rss_bytes)
+        used = growth_per_cycle(code, cycles, rss_bytes)
+        assert used - control < 1024, (used, control)
+    else:
+        tracemalloc.start()
+        try:
+            control = growth_per_cycle('import greenlet', cycles // 5, traced_bytes)
+            used = growth_per_cycle(code, cycles, traced_bytes)
+        finally:
+            tracemalloc.stop()
+        assert used - control < 512, (used, control)
     assert greenlet._greenlet.get_total_main_greenlets() == before_mains
-    assert used - control < 512, (used, control)
 
 
 def traced_bytes():
