@@ -43,8 +43,10 @@ _Static_assert(sizeof(PyGreenlet) == sizeof(PyObject) + 3 * sizeof(void *),
 
 #if defined(__GNUC__) || defined(__clang__)
 #  define NOINLINE __attribute__((noinline))
+#  define ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #  define NOINLINE
+#  define ALWAYS_INLINE inline
 #endif
 
 /* ==== types ================================================================================ */
@@ -165,8 +167,6 @@ static _Atomic long long optional_cleanup_clocks; /* -1: disabled */
 
 static PyObject *g_switch(thread_state *ts, PyGreenlet *target, PyObject *value, PyObject *args,
                           PyObject *kwargs, int dying);
-static thread_state *thread_state_get(void);
-static thread_state *thread_state_current(void);
 static void g_kill(thread_state *ts, PyGreenlet *self);
 static void Greenlet_dealloc(PyGreenlet *self);
 static int g_dead_observed(PyGreenlet *self);

@@ -221,7 +221,7 @@ thread_state_find(void)
 }
 
 /* The calling thread's state in the running interpreter, or NULL if it has none yet. */
-static inline thread_state *
+static ALWAYS_INLINE thread_state *
 thread_state_current(void)
 {
     thread_state *ts = tls_state;
@@ -276,18 +276,31 @@ thread_state_create(void)
     return ts;
 }
 
-/* The calling thread's state, made on first use; NULL with an exception set on failure. */
-static inline thread_state *
-thread_state_get(void)
+/* thread_state_get when the calling thread's last state may not be the one it needs: with
+ * more than one interpreter, before its first use, or with greenlets to kill. */
+static NOINLINE thread_state *
+thread_state_get_slow(void)
 {
     thread_state *ts = thread_state_current();
-    if (UNLIKELY(ts == NULL)) {
-        ts = thread_state_create();
+    if (ts == NULL) {
+        return thread_state_create();
     }
-    else if (__atomic_load_n(&ts->kill_list, __ATOMIC_ACQUIRE) != NULL) {
+    if (__atomic_load_n(&ts->kill_list, __ATOMIC_ACQUIRE) != NULL) {
         thread_state_drain_kills(ts);
     }
     return ts;
+}
+
+/* The calling thread's state, made on first use; NULL with an exception set on failure. */
+static ALWAYS_INLINE thread_state *
+thread_state_get(void)
+{
+    thread_state *ts = tls_state;
+    if (LIKELY(ts != NULL && !atomic_load_explicit(&many_interpreters, memory_order_relaxed) &&
+               __atomic_load_n(&ts->kill_list, __ATOMIC_ACQUIRE) == NULL)) {
+        return ts;
+    }
+    return thread_state_get_slow();
 }
 
 /* ==== the end of an interpreter ============================================================ */

@@ -468,7 +468,8 @@ greenlet_switch(PyGreenlet *self, PyObject *const *items, size_t nargsf, PyObjec
         if (nargs == 1) {
             return g_switch(ts, self, Py_NewRef(items[0]), NULL, NULL, 0);
         }
-        PyObject *args = tuple_from_array(items, nargs);
+        PyObject *args = nargs == 0 ? Py_NewRef(ts->mod->empty_tuple)
+                                    : tuple_from_array(items, nargs);
         if (args == NULL) {
             return NULL;
         }
