@@ -8,8 +8,14 @@ _xxsubinterpreters (3.12). Each makes interpreters with the default, isolated co
 """
 import sys
 
-AVAILABLE = sys.version_info >= (3, 12)
-WHY_NOT = "subinterpreters with their own GIL need CPython 3.12 or newer"
+def _why_not():
+    if sys.version_info < (3, 12):
+        return "subinterpreters with their own GIL need CPython 3.12 or newer"
+    try:
+        _module()
+    except ImportError as error:
+        return "this CPython build has no subinterpreter module (%s)" % (error,)
+    return None
 
 
 class SubinterpreterFailed(Exception):
@@ -81,3 +87,7 @@ def share(interp, name, value):
         module.set___main___attrs(interp, {name: value})
     else:
         module.run_string(interp, "pass", shared={name: value})
+
+
+WHY_NOT = _why_not()
+AVAILABLE = WHY_NOT is None

@@ -18,7 +18,7 @@ from greenlet import greenlet as Greenlet
 import _subinterpreters as subinterpreters
 from _subinterpreters import SubinterpreterFailed, run_once
 
-pytestmark = pytest.mark.skipif(not subinterpreters.AVAILABLE, reason=subinterpreters.WHY_NOT)
+pytestmark = pytest.mark.skipif(not subinterpreters.AVAILABLE, reason=subinterpreters.WHY_NOT or "")
 
 EMULATED = os.environ.get('GREENLET_TEST_EMULATED') == '1'
 
