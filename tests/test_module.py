@@ -307,4 +307,5 @@ def test_reloaded_module_shares_the_first_ones_objects():
     assert child.switch(21) == 42
     # its own capsule, with the same table contents
     assert again._C_API is not ext._C_API
+    assert again.get_pending_cleanup_count() == ext.get_pending_cleanup_count()
 

@@ -88,10 +88,13 @@ interp_unlink_locked(thread_state *ts)
 
 /* ==== ended OS threads ===================================================================== */
 
-/* Releases the states of `mod`'s interpreter whose OS threads ended. With its GIL. */
+/* Releases the states of `mod`'s interpreter whose OS threads ended. With its GIL; an exception
+ * set by the caller stays set. */
 static void
 interp_release_ended(module_state *mod)
 {
+    PyObject *saved_type, *saved_value, *saved_traceback;
+    PyErr_Fetch(&saved_type, &saved_value, &saved_traceback);
     for (;;) {
         gl_mutex_lock(&registry_lock);
         thread_state *ts = mod->ended;
@@ -101,11 +104,12 @@ interp_release_ended(module_state *mod)
         }
         gl_mutex_unlock(&registry_lock);
         if (ts == NULL) {
-            return;
+            break;
         }
         thread_state_release_objects(ts);
         thread_state_free(ts);
     }
+    PyErr_Restore(saved_type, saved_value, saved_traceback);
 }
 
 /* A pending call of the main interpreter (Py_AddPendingCall runs its calls there). */
@@ -244,7 +248,6 @@ thread_state_create(void)
                         "greenlet is not initialized in this interpreter, or it has ended");
         return NULL;
     }
-    interp_release_ended(mod);
     thread_state *ts = PyMem_RawCalloc(1, sizeof(thread_state));
     if (ts == NULL) {
         PyErr_NoMemory();
@@ -273,6 +276,8 @@ thread_state_create(void)
     mod->states = ts;
     gl_mutex_unlock(&registry_lock);
     tls_state = ts;
+    /* Now that this thread has its state (releasing may run code that asks for it): */
+    interp_release_ended(mod);
     return ts;
 }
 
