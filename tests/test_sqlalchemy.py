@@ -287,7 +287,11 @@ def test_greenlet_spawn_inside_a_subinterpreter(sqlalchemy_path, tmp_path):
         finally:
             subinterpreters.destroy(interp)
         assert main_side.switch("back") == "back" and main_side.dead
-        print("subinterpreter sqlalchemy", open(%r).read(), "ok")
+        print("subinterpreter sqlalchemy", open(%r).read(), "ok", flush=True)
+        if sys.version_info < (3, 13):
+            # CPython 3.12 frees an invalid pointer at exit once asyncio ran in a subinterpreter,
+            # without greenlet too (a subinterpreter running asyncio.run(...) is enough).
+            os._exit(0)
     """ % (TESTS, result, result), timeout=TIMEOUT)
     assert out.startswith("subinterpreter sqlalchemy ") and out.endswith(" ok\n"), out
     assert out.split()[2] in SQLALCHEMY_PINS, (out, SQLALCHEMY_PINS)
