@@ -129,8 +129,9 @@ struct thread_state {
 
 /* What one interpreter's greenlet module owns (PEP 489 module state): its types, exceptions and
  * interned names, and the C API table its capsule publishes. The thread states of that
- * interpreter point here. The types are static, shared with C subclasses that are static
- * themselves (gevent's compiled Greenlet), which CPython allows only for a static base. */
+ * interpreter point here. The main interpreter's types are the static ones, which static C
+ * subclasses (gevent's compiled Greenlet) need; any other interpreter has heap types of its
+ * own (_type.c). */
 struct module_state {
     PyTypeObject *greenlet_type;
     PyTypeObject *unswitchable_type;

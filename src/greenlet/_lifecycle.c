@@ -119,15 +119,16 @@ Greenlet_traverse(PyGreenlet *self, visitproc visit, void *arg)
     Py_VISIT(impl->call_run);
     Py_VISIT(impl->call_args);
     Py_VISIT(impl->call_kwargs);
+    thread_state *own = thread_state_current();
     if (impl->is_main) {
         thread_state *ts = main_thread_of(self);
-        if (ts != NULL && ts == thread_state_current()) {
+        if (ts != NULL && ts == own) {
             Py_VISIT(ts->current);
             Py_VISIT(ts->trace);
         }
     }
-    else if (zgl_stack_state(&impl->stack) == ZGL_SUSPENDED && thread_state_current() != NULL &&
-             g_thread(self) == thread_state_current()) {
+    else if (zgl_stack_state(&impl->stack) == ZGL_SUSPENDED && own != NULL &&
+             g_thread(self) == own) {
         /* Only here does the collector see what the frames refer to: a suspended greenlet of
          * another thread could not be ended by this one, so what its frames refer to stays
          * referenced from outside (docs/gc.md). */

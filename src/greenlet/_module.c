@@ -119,8 +119,9 @@ module_get_clocks_used(PyObject *module, PyObject *unused)
 static PyObject *
 module_get_pending_cleanup_count(PyObject *module, PyObject *unused)
 {
-    module_state *mod = registry_find(((module_state *)PyModule_GetState(module))->interp_id);
+    int64_t interp_id = ((module_state *)PyModule_GetState(module))->interp_id;
     gl_mutex_lock(&registry_lock);
+    module_state *mod = registry_find_locked(interp_id); /* the first module's, if this is not */
     Py_ssize_t count = mod != NULL ? mod->ended_count : 0;
     gl_mutex_unlock(&registry_lock);
     return PyLong_FromSsize_t(count);

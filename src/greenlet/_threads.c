@@ -59,7 +59,7 @@ greenlet_check(PyObject *op)
 /* Whether this greenlet's dealloc owns the reference its object holds to its type. An instance
  * of a heap type holds one, which the dealloc of the lowest heap type in its chain of dealloc
  * functions releases (as subtype_dealloc does): ours, when the greenlet type is a heap type (in
- * an interpreter with its own GIL) and no static type comes between. */
+ * an interpreter other than the main one) and no static type comes between. */
 static int
 g_owns_type_ref(PyGreenlet *self)
 {
